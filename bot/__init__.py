@@ -1,0 +1,1 @@
+"""The composition root: config, CLI, and (later) chat adapters and schedules."""

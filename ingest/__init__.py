@@ -1,0 +1,1 @@
+"""Fetching, extraction, cleaning, chunking and the warehouse: links in, documents out."""

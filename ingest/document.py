@@ -1,0 +1,40 @@
+"""The `Document`: one piece of the owner's writing, as extracted and cleaned."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+def document_id(url: str) -> str:
+    """A document's identity: derived from its canonical URL, so re-ingesting a link
+    finds the same row and a changed page replaces what was stored for it."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
+
+
+def content_hash(title: str, text: str) -> str:
+    """Hash of what gets embedded; an unchanged hash means there is nothing to redo."""
+    return hashlib.sha256(f"{title}\n\n{text}".encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    url: str
+    platform: str
+    title: str
+    text: str
+    author: str = ""
+    published_at: datetime | None = None
+    # The input the owner gave that led here (a feed, a profile, a path); equals `url` for
+    # a single article.
+    source_url: str = ""
+    fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def id(self) -> str:
+        return document_id(self.url)
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.title, self.text)

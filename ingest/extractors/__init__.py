@@ -1,0 +1,1 @@
+"""Extractors turn one input (a URL or a path) into documents, chosen from a registry."""

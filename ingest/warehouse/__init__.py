@@ -1,0 +1,1 @@
+"""The warehouse: the source of truth for sources and documents (SQLite or PostgreSQL)."""

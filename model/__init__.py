@@ -1,0 +1,1 @@
+"""Generation: the `Generator` seam, prompt templates and the draft writer (drafting issue)."""

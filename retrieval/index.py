@@ -1,0 +1,110 @@
+"""The `VectorIndex` seam, its manifest, and the registry of backends."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from retrieval.errors import ConfigError, IndexMismatchError, StorageError
+from retrieval.types import Chunk, SearchFilters, SearchHit, Vector
+
+
+@dataclass(frozen=True, slots=True)
+class IndexManifest:
+    """What an index was built with. Stored beside the index and checked on every open."""
+
+    embedding_model: str
+    dimension: int
+    chunk_tokens: int
+    chunk_overlap: int
+
+    def check_against(self, stored: IndexManifest, where: str) -> None:
+        """Raise if `stored` (on disk) differs from self (configured now)."""
+        diffs = [
+            f"{name}: index has {getattr(stored, name)!r}, config has {getattr(self, name)!r}"
+            for name in ("embedding_model", "dimension", "chunk_tokens", "chunk_overlap")
+            if getattr(stored, name) != getattr(self, name)
+        ]
+        if diffs:
+            raise IndexMismatchError(
+                f"the index at {where} was built with other settings ({'; '.join(diffs)}). "
+                "Run `llm-twin reindex` to rebuild it from the warehouse."
+            )
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def read(cls, path: Path) -> IndexManifest:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(**data)
+        except (OSError, ValueError, TypeError) as exc:
+            raise StorageError(
+                f"cannot read the index manifest {path} ({exc}). "
+                "Run `llm-twin reindex` to rebuild the index from the warehouse."
+            ) from exc
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """A searchable store of chunks. Synchronous: callers run it off the event loop.
+
+    Contract (tested against every backend in tests/retrieval/test_index_contract.py):
+    - `replace_document` atomically swaps all chunks of one document for the given ones.
+    - `hybrid_search` with alpha=0 ranks by BM25 only, alpha=1 by vector similarity only,
+      in between by relative-score fusion; scores are in [0, 1], best first.
+    """
+
+    backend: ClassVar[str]
+
+    def replace_document(self, document_id: str, chunks: Sequence[Chunk]) -> None: ...
+
+    def delete_document(self, document_id: str) -> int: ...
+
+    def hybrid_search(
+        self,
+        text: str,
+        vector: Vector,
+        *,
+        alpha: float = 0.5,
+        k: int = 5,
+        filters: SearchFilters | None = None,
+    ) -> list[SearchHit]: ...
+
+    def count(self) -> int: ...
+
+    def document_ids(self) -> set[str]: ...
+
+    def clear(self) -> None: ...
+
+    def optimize(self) -> None: ...
+
+
+IndexFactory = Callable[..., VectorIndex]
+_BACKENDS: dict[str, IndexFactory] = {}
+# Built-in backends live in their own modules and register on import, so opening the
+# default index never imports a client library it does not need.
+_BUILTIN_MODULES = {"lance": "retrieval.lance"}
+
+
+def register_backend(name: str, factory: IndexFactory) -> None:
+    """Built-in backends register here exactly as a plug-in would."""
+    _BACKENDS[name] = factory
+
+
+def open_index(name: str, **options: Any) -> VectorIndex:
+    if name not in _BACKENDS and name in _BUILTIN_MODULES:
+        importlib.import_module(_BUILTIN_MODULES[name])
+    try:
+        factory = _BACKENDS[name]
+    except KeyError:
+        known = ", ".join(sorted(set(_BACKENDS) | set(_BUILTIN_MODULES)))
+        raise ConfigError(
+            f"unknown index backend {name!r}; choose one of: {known} (config key index.backend)"
+        ) from None
+    return factory(**options)

@@ -1,0 +1,83 @@
+"""A real HTTP server on loopback for tests: routes are plain aiohttp handlers.
+
+Tests add routes, then use `server.url("/path")`. Only 127.0.0.1 is ever contacted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+if not FIXTURES.is_dir():  # a clean clone in CI has shared/ beside it; allow an override
+    import os
+
+    FIXTURES = Path(os.environ.get("TWIN_FIXTURES", "../shared/fixtures")).resolve()
+
+
+class LocalServer:
+    def __init__(self) -> None:
+        self.app = web.Application()
+        self._routes: dict[tuple[str, str], Handler] = {}
+        self.hits: dict[str, int] = {}
+        self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        self.hits[request.path] = self.hits.get(request.path, 0) + 1
+        handler = self._routes.get((request.method, request.path)) or self._routes.get(
+            ("*", request.path)
+        )
+        if handler is None:
+            raise web.HTTPNotFound()
+        return await handler(request)
+
+    def route(self, path: str, handler: Handler, method: str = "*") -> str:
+        self._routes[(method, path)] = handler
+        return self.url(path)
+
+    def page(
+        self,
+        path: str,
+        body: str | bytes,
+        content_type: str = "text/html",
+        charset: str | None = "utf-8",
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> str:
+        """Serve fixed bytes at `path`; returns its full URL."""
+        data = body.encode(charset or "utf-8") if isinstance(body, str) else body
+        ctype = f"{content_type}; charset={charset}" if charset else content_type
+
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return web.Response(
+                body=data, status=status, headers={"Content-Type": ctype, **(headers or {})}
+            )
+
+        return self.route(path, handler)
+
+    def fixture_page(self, name: str, path: str | None = None) -> str:
+        """Serve one of ../shared/fixtures/pages/<name> as text/html."""
+        body = (FIXTURES / "pages" / name).read_bytes()
+        return self.page(path or f"/{name}", body, charset=None)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets  # type: ignore[attr-defined]
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()

@@ -1,0 +1,1 @@
+"""Datasets, LoRA fine-tuning, evaluation, export and the model registry (training issue)."""
