@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -55,7 +55,8 @@ class VectorIndex(Protocol):
     """A searchable store of chunks. Synchronous: callers run it off the event loop.
 
     Contract (tested against every backend in tests/retrieval/test_index_contract.py):
-    - `replace_document` atomically swaps all chunks of one document for the given ones.
+    - `replace_document(s)` atomically swap all chunks of the given documents for the
+      given ones (an empty list deletes the document's chunks).
     - `hybrid_search` with alpha=0 ranks by BM25 only, alpha=1 by vector similarity only,
       in between by relative-score fusion; scores are in [0, 1], best first.
     """
@@ -63,6 +64,11 @@ class VectorIndex(Protocol):
     backend: ClassVar[str]
 
     def replace_document(self, document_id: str, chunks: Sequence[Chunk]) -> None: ...
+
+    def replace_documents(self, chunks_by_document: Mapping[str, Sequence[Chunk]]) -> None:
+        """Like `replace_document` for many documents, in ONE atomic commit (the ingest
+        pipeline writes a batch per commit)."""
+        ...
 
     def delete_document(self, document_id: str) -> int: ...
 

