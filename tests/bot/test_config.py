@@ -100,5 +100,5 @@ def test_broken_or_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_bad_override_syntax() -> None:
-    with pytest.raises(ConfigError, match="section.key=value"):
+    with pytest.raises(ConfigError, match=r"section\.key=value"):
         load_config({"alpha": "1"}, env={})

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from functools import cache
@@ -54,7 +55,7 @@ def test_long_paragraphs_split_on_sentence_boundaries() -> None:
 def test_overlap_repeats_the_previous_chunks_tail() -> None:
     chunker = Chunker(tokenizer(), max_tokens=40, overlap_tokens=15)
     chunks = chunker.split(sentences(12))
-    for previous, current in zip(chunks, chunks[1:], strict=False):
+    for previous, current in itertools.pairwise(chunks):
         first_sentence = current.split(". ")[0] + "."
         assert first_sentence in previous
         overlap = previous[previous.index(first_sentence) :]
