@@ -81,3 +81,34 @@ class LocalServer:
     async def close(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+class ThreadedServer(LocalServer):
+    """The same server on its own event loop in a thread, for tests that are synchronous
+    themselves (the CLI runs `asyncio.run`)."""
+
+    def start_in_thread(self) -> None:
+        import asyncio
+        import threading
+
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(self.start())
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="test-http", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("test HTTP server did not start")
+
+    def stop(self) -> None:
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self.close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()

@@ -1,0 +1,406 @@
+"""The warehouse: sources and documents in SQLite (default) or PostgreSQL.
+
+It is the source of truth; the vector index is derived from it. Writes that must agree
+with the index go through one unit of work, so the caller can put the index write inside
+the warehouse transaction and a failure leaves neither behind:
+
+    with warehouse.transaction() as tx:
+        outcome = tx.upsert_document(document, source_url=source_url)
+        index.replace_documents(chunks_by_document)
+
+Database errors surface as `StorageError`s that name the (password-masked) URL and what
+to check; programming errors (integrity, SQL) propagate as they are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy import URL, Connection, Engine, event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ingest.document import Document
+from ingest.warehouse.migrations import run_migrations
+from ingest.warehouse.schema import (
+    INGEST_MIGRATIONS,
+    Source,
+    SourceStatus,
+    StoredDocument,
+    documents,
+    documents_with_source,
+    source_from_row,
+    sources,
+    sources_with_counts,
+    stored_document_from_row,
+)
+from retrieval.errors import StorageError
+
+__all__ = ["Source", "StoredDocument", "UpsertOutcome", "Warehouse", "WarehouseTransaction"]
+
+UpsertOutcome = Literal["new", "changed", "unchanged"]
+_Guard = Callable[[str], AbstractContextManager[None]]
+
+
+class Warehouse:
+    """Opens (and migrates) the database at `url`: `sqlite:///path/to/warehouse.db` or
+    `postgresql://user:password@host:port/dbname`. Safe to share between threads."""
+
+    def __init__(self, url: str) -> None:
+        self.safe_url = mask_url(url)
+        self._url, self._engine = _create_engine(url, self.safe_url)
+        self._writer = self._engine.execution_options(twin_write=True)
+        try:
+            with self._guard("opening it"):
+                run_migrations(self._engine, INGEST_MIGRATIONS)
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    @property
+    def engine(self) -> Engine:
+        """For packages that keep their own tables in the same database."""
+        return self._engine
+
+    def migrate(self) -> list[str]:
+        """Apply the ingest migrations not yet applied; return their names."""
+        with self._guard("applying migrations"):
+            return run_migrations(self._engine, INGEST_MIGRATIONS)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Warehouse({self.safe_url!r})"
+
+    # --- sources ------------------------------------------------------------------------
+
+    def add_source(self, url: str, platform: str) -> Source:
+        """The source for `url`, created if missing (an existing one is returned as is)."""
+        with self._guard("adding a source"), self._writer.begin() as conn:
+            _ensure_source(conn, url, platform)
+            source = _read_source(conn, url)
+        assert source is not None  # just ensured, in the same transaction
+        return source
+
+    def get_source(self, url: str) -> Source | None:
+        with self._guard("reading a source"), self._engine.connect() as conn:
+            return _read_source(conn, url)
+
+    def list_sources(self) -> list[Source]:
+        """Every source, oldest first, each with its document count."""
+        with self._guard("listing sources"), self._engine.connect() as conn:
+            return [source_from_row(row) for row in conn.execute(sources_with_counts())]
+
+    def record_crawl(self, url: str, *, error: str | None) -> None:
+        """Record that `url` was just crawled, successfully (`error=None`) or not."""
+        status: SourceStatus = "ok" if error is None else "error"
+        with self._guard("recording a crawl"), self._writer.begin() as conn:
+            result = conn.execute(
+                sa.update(sources)
+                .where(sources.c.url == url)
+                .values(last_crawl_at=_now(), status=status, last_error=error)
+            )
+            if result.rowcount == 0:
+                raise LookupError(f"{url}: not a known source; add_source() it first")
+
+    # --- documents ----------------------------------------------------------------------
+
+    def document_state(self, doc_id: str) -> str | None:
+        """The stored content hash of a document, or None when it is not stored."""
+        with self._guard("reading a document"), self._engine.connect() as conn:
+            query = sa.select(documents.c.content_hash).where(documents.c.id == doc_id)
+            return conn.execute(query).scalar_one_or_none()
+
+    def get_document(self, doc_id: str) -> StoredDocument | None:
+        return self._one_document(documents.c.id == doc_id)
+
+    def find_document_by_url(self, url: str) -> StoredDocument | None:
+        return self._one_document(documents.c.url == url)
+
+    def count_documents(self) -> int:
+        with self._guard("counting documents"), self._engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(documents)).scalar_one()
+
+    def iter_documents(self, batch_size: int = 500) -> Iterator[StoredDocument]:
+        """Every document, in id order, read `batch_size` rows at a time (keyset pages,
+        no connection held between them, so writers are never blocked by a slow reader)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        after = ""
+        while True:
+            with self._guard("reading documents"), self._engine.connect() as conn:
+                query = documents_with_source().where(documents.c.id > after)
+                rows = conn.execute(query.order_by(documents.c.id).limit(batch_size)).all()
+            yield from (stored_document_from_row(row) for row in rows)
+            if len(rows) < batch_size:
+                return
+            after = rows[-1].id
+
+    def documents_under(self, url: str) -> list[str]:
+        """The ids `forget(url)` would remove, without removing anything."""
+        with self._guard("reading documents"), self._engine.connect() as conn:
+            source_id = conn.scalar(sa.select(sources.c.id).where(sources.c.url == url))
+            return sorted(conn.scalars(sa.select(documents.c.id).where(_under(url, source_id))))
+
+    # --- writes -------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[WarehouseTransaction]:
+        """A unit of work: committed when the block ends, rolled back if it raises. On
+        SQLite it holds the write lock from the start, so use only `tx` inside it."""
+        with self._guard("starting a transaction"):
+            conn = self._writer.connect()
+        with conn:  # closing returns it to the pool, rolled back if still open
+            with self._guard("starting a transaction"):
+                root = conn.begin()
+            try:
+                yield WarehouseTransaction(conn, self._guard)
+            except BaseException:
+                with contextlib.suppress(Exception):  # the block's error is the one to raise
+                    root.rollback()
+                raise
+            with self._guard("committing"):
+                root.commit()
+
+    def forget(self, url: str) -> list[str]:
+        """Remove what `url` names: a source (with all its documents) and/or a document
+        (its source stays). Returns the removed document ids, sorted; unknown → []."""
+        with self._guard("forgetting"), self._writer.begin() as conn:
+            source_id = conn.scalar(
+                sa.select(sources.c.id).where(sources.c.url == url).with_for_update()
+            )
+            removed = sorted(
+                conn.scalars(
+                    sa.delete(documents).where(_under(url, source_id)).returning(documents.c.id)
+                )
+            )
+            if source_id is not None:
+                conn.execute(sa.delete(sources).where(sources.c.id == source_id))
+            return removed
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _one_document(self, where: sa.ColumnElement[bool]) -> StoredDocument | None:
+        with self._guard("reading a document"), self._engine.connect() as conn:
+            row = conn.execute(documents_with_source().where(where)).first()
+            return None if row is None else stored_document_from_row(row)
+
+    @contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except (sa_exc.IntegrityError, sa_exc.ProgrammingError):
+            raise  # our bug or a concurrent delete, not a storage failure
+        except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
+            raise StorageError(self._explain(action, exc)) from exc
+
+    def _explain(self, action: str, exc: Exception) -> str:
+        orig = getattr(exc, "orig", None) or exc
+        reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+        if self._url.password:
+            reason = reason.replace(str(self._url.password), "***")
+        if self._engine.dialect.name == "sqlite":
+            check = "check that its folder is writable and that no other program locks the file"
+        else:
+            check = (
+                "check that the server is running and reachable from here, and that the user, "
+                "password and database name in the URL (the warehouse.url setting) are right"
+            )
+        return f"warehouse {self.safe_url}: {action} failed ({reason}); {check}"
+
+
+class WarehouseTransaction:
+    """The writes that go with an index write; see `Warehouse.transaction`."""
+
+    def __init__(self, conn: Connection, guard: _Guard) -> None:
+        self._conn = conn
+        self._guard = guard
+
+    def upsert_document(
+        self, document: Document, *, source_url: str | None = None
+    ) -> UpsertOutcome:
+        """Store `document` under `source_url` (default: its own `source_url`, else its
+        url), creating the source row if missing. 'unchanged' (same content hash) writes
+        nothing; 'changed' replaces the stored fields and moves it to this source."""
+        conn, now = self._conn, _now()
+        with self._guard("storing a document"):
+            source_id = _ensure_source(
+                conn, source_url or document.source_url or document.url, document.platform
+            )
+            values = {
+                "source_id": source_id,
+                "url": document.url,
+                "platform": document.platform,
+                "author": document.author,
+                "title": document.title,
+                "published_at": document.published_at,
+                "fetched_at": document.fetched_at,
+                "text": document.text,
+                "content_hash": document.content_hash,
+                "updated_at": now,
+            }
+            find = (
+                sa.select(documents.c.content_hash)
+                .where(documents.c.id == document.id)
+                .with_for_update()
+            )
+            stored = conn.scalar(find)
+            if stored is None:
+                insert = _insert(conn, documents).values(id=document.id, created_at=now, **values)
+                if conn.scalar(insert.on_conflict_do_nothing().returning(documents.c.id)):
+                    return "new"
+                stored = conn.scalar(find)  # a concurrent writer stored it first
+            if stored == document.content_hash:
+                return "unchanged"
+            conn.execute(sa.update(documents).where(documents.c.id == document.id).values(values))
+            return "changed"
+
+    def delete_document(self, doc_id: str) -> bool:
+        """Remove one document (its source stays); False when it was not stored."""
+        with self._guard("deleting a document"):
+            result = self._conn.execute(sa.delete(documents).where(documents.c.id == doc_id))
+            return result.rowcount > 0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _insert(conn: Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _ensure_source(conn: Connection, url: str, platform: str) -> int:
+    """The id of the source row for `url`, inserted if missing (safe under concurrency:
+    a racing insert of the same url waits for ours and then does nothing)."""
+    find = sa.select(sources.c.id).where(sources.c.url == url)
+    if (found := conn.scalar(find)) is not None:
+        return int(found)
+    conn.execute(
+        _insert(conn, sources)
+        .values(url=url, platform=platform, added_at=_now(), status="new")
+        .on_conflict_do_nothing()
+    )
+    return int(conn.execute(find).scalar_one())
+
+
+def _under(url: str, source_id: int | None) -> sa.ColumnElement[bool]:
+    if source_id is None:
+        return documents.c.url == url
+    return sa.or_(documents.c.url == url, documents.c.source_id == source_id)
+
+
+def _read_source(conn: Connection, url: str) -> Source | None:
+    row = conn.execute(sources_with_counts().where(sources.c.url == url)).first()
+    return None if row is None else source_from_row(row)
+
+
+# --- engine -------------------------------------------------------------------------------
+
+_SQLITE_BUSY_MS = 30_000
+_URL_HELP = "use sqlite:///PATH/warehouse.db or postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
+
+
+def mask_url(url: str) -> str:
+    """`url` with its password replaced by ***, for messages and logs."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except (sa_exc.ArgumentError, ValueError):
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _create_engine(url: str, safe_url: str) -> tuple[URL, Engine]:
+    try:
+        parsed = sa.make_url(url)
+    except (sa_exc.ArgumentError, ValueError) as exc:
+        raise StorageError(f"{safe_url!r} is not a database URL ({exc}); {_URL_HELP}") from None
+    backend = parsed.get_backend_name()
+    try:
+        if backend in ("postgresql", "postgres"):
+            if parsed.drivername in ("postgresql", "postgres"):
+                parsed = parsed.set(drivername="postgresql+psycopg")
+            timeout = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
+            return parsed, sa.create_engine(parsed, pool_pre_ping=True, connect_args=timeout)
+        if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            return parsed, _sqlite_engine(parsed)
+    except (ImportError, sa_exc.NoSuchModuleError) as exc:
+        raise StorageError(
+            f"warehouse {safe_url}: its database driver is not installed ({exc}); "
+            "for PostgreSQL: pip install 'llm-twin[postgres]'"
+        ) from exc
+    except OSError as exc:
+        raise StorageError(f"warehouse {safe_url}: cannot create its folder ({exc})") from exc
+    what = "in-memory database" if backend == "sqlite" else f"database {backend!r}"
+    raise StorageError(f"warehouse {safe_url}: unsupported {what}; {_URL_HELP}")
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    assert url.database is not None
+    if not url.database.startswith("file:"):  # a plain path, not a sqlite URI
+        path = Path(url.database).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        url = url.set(database=str(path))
+    engine = sa.create_engine(url)  # file databases: a thread-safe QueuePool
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "checkout", _sqlite_checkout)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # We emit BEGIN ourselves (see _sqlite_begin): the sqlite3 module's own handling
+    # would autocommit DDL and never begin a transaction for a SELECT.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    _enable_wal(cursor)  # readers never block the writer
+    cursor.execute("PRAGMA synchronous = NORMAL")  # durable enough under WAL, much faster
+    cursor.close()
+
+
+def _enable_wal(cursor: Any) -> None:
+    # Switching a new file to WAL needs an exclusive lock, and SQLite reports a conflict
+    # there at once instead of waiting on the busy timeout: retry until it would have.
+    deadline = time.monotonic() + _SQLITE_BUSY_MS / 1000
+    delay = 0.002
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+
+def _sqlite_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    dbapi_conn.isolation_level = None  # the pool's isolation-level reset sets it back
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    options = conn.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return  # the caller drives the transaction (the migration runner does)
+    # A write transaction takes the write lock up front: a deferred one that reads first
+    # could fail to upgrade (SQLITE_BUSY, which the busy timeout does not retry).
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("twin_write") else "BEGIN")
