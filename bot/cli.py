@@ -292,7 +292,11 @@ def reindex(lazy: _Lazy) -> None:
     with lazy.twin() as twin:
         total = twin.warehouse.count_documents()
         bar = tqdm(total=total, unit="doc", file=sys.stderr, disable=not sys.stderr.isatty())
-        result = _run(twin.reindex(on_document=lambda: bar.update(1)))
+
+        def tick() -> None:
+            bar.update(1)
+
+        result = _run(twin.reindex(on_document=tick))
         bar.close()
         if result.error:
             click.echo(f"error: {result.error}", err=True)

@@ -79,7 +79,10 @@ class Chunker:
         if not blocks:
             return []
         encoded = self._tokenizer(
-            [b.text for b in blocks], add_special_tokens=False, return_offsets_mapping=True
+            [b.text for b in blocks],
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            verbose=False,  # counting only: no "longer than the model maximum" warning
         )
         units: list[_Unit] = []
         for block, offsets in zip(blocks, encoded["offset_mapping"], strict=True):

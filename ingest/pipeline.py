@@ -23,7 +23,7 @@ from ingest.extractors.base import ExtractorRegistry
 from ingest.extractors.local import extract_path
 from ingest.fetcher import Fetcher
 from ingest.urls import looks_like_url, normalize_url
-from ingest.warehouse.store import Warehouse
+from ingest.warehouse.store import UpsertOutcome, Warehouse
 from retrieval.embedder import Embedder
 from retrieval.errors import InputError, TwinError
 from retrieval.index import VectorIndex
@@ -274,13 +274,38 @@ class Ingestor:
             job.result.chunks += len(job.texts)
             job.done.set_result(None)
 
-    def _commit(self, batch: list[_Job], chunks_by_doc: dict[str, list[Chunk]]) -> list[str]:
-        with self.warehouse.transaction() as tx:
-            outcomes = [
-                tx.upsert_document(job.document, source_url=job.source_url) for job in batch
-            ]
-            self.index.replace_documents(chunks_by_doc)
+    def _commit(
+        self, batch: list[_Job], chunks_by_doc: dict[str, list[Chunk]]
+    ) -> list[UpsertOutcome]:
+        """One warehouse transaction around one index commit. The index commit is atomic;
+        if the warehouse commit then fails, the index is put back to what the warehouse
+        still holds, so neither store gets ahead of the other."""
+        index_written = False
+        try:
+            with self.warehouse.transaction() as tx:
+                outcomes = [
+                    tx.upsert_document(job.document, source_url=job.source_url) for job in batch
+                ]
+                self.index.replace_documents(chunks_by_doc)
+                index_written = True
+        except BaseException:
+            if index_written:
+                self._restore_index(list(chunks_by_doc))
+            raise
         return outcomes
+
+    def _restore_index(self, document_ids: list[str]) -> None:
+        restored: dict[str, list[Chunk]] = {}
+        for document_id in document_ids:
+            stored = self.warehouse.get_document(document_id)
+            if stored is None:
+                restored[document_id] = []
+                continue
+            texts = self.chunker.split(embedding_text(stored.document))
+            restored[document_id] = build_chunks(
+                stored.document, texts, list(self.embedder.embed(texts))
+            )
+        self.index.replace_documents(restored)
 
 
 def embedding_text(document: Document) -> str:

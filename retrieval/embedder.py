@@ -6,6 +6,7 @@ Embedding is CPU/GPU-bound and synchronous: async callers run it with
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Sequence
@@ -57,7 +58,7 @@ def bundled_model_path() -> Path:
 
 
 class SentenceTransformerEmbedder:
-    """Loads the model once, on first use, and keeps it; batches every call."""
+    """Loads the model on first use and keeps it; batches every call."""
 
     def __init__(self, model: str = "", *, device: str = "cpu", batch_size: int = 64) -> None:
         self.model_id = model or BUNDLED_MODEL_ID
@@ -70,25 +71,8 @@ class SentenceTransformerEmbedder:
     def load(self) -> SentenceTransformer:
         with self._lock:
             if self._model is None:
-                self._model = self._load()
+                self._model = _load_model(self._location, self._device)
             return self._model
-
-    def _load(self) -> SentenceTransformer:
-        # Never reach for a model hub at run time: a local folder or a cached id only.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-        try:
-            return SentenceTransformer(self._location, device=self._device)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(
-                f"cannot load the embedding model {self._location!r} ({exc}); set "
-                "embedding.model to a local sentence-transformers folder, or leave it empty "
-                "for the bundled all-MiniLM-L6-v2"
-            ) from exc
 
     @property
     def dimension(self) -> int:
@@ -100,10 +84,6 @@ class SentenceTransformerEmbedder:
         if dim is None:  # pragma: no cover - every sentence-transformers model has one
             raise ConfigError(f"embedding model {self.model_id} does not report a dimension")
         return int(dim)
-
-    @property
-    def max_tokens(self) -> int:
-        return int(self.load().max_seq_length or 512)
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -121,3 +101,23 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+@functools.cache
+def _load_model(location: str, device: str) -> SentenceTransformer:
+    """One copy of a model per process, however many embedders ask for it."""
+    # Never reach for a model hub at run time: a local folder or a cached id only.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        return SentenceTransformer(location, device=device)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot load the embedding model {location!r} ({exc}); set embedding.model "
+            "to a local sentence-transformers folder, or leave it empty for the bundled "
+            "all-MiniLM-L6-v2"
+        ) from exc
