@@ -170,9 +170,11 @@ class Ingestor:
         self, raw: str, queue: asyncio.Queue[_Job | None], *, allow_paths: bool
     ) -> InputResult:
         result = InputResult(input=raw.strip())
+        source_url = ""
         try:
-            source_url, documents = await self._resolve(raw, allow_paths=allow_paths)
+            source_url, path = await asyncio.to_thread(_source, raw, allow_paths)
             result.input = source_url
+            documents = await self._extract(source_url, path)
             jobs = []
             for document in documents:
                 job = await self._prepare(document, source_url, result)
@@ -180,19 +182,23 @@ class Ingestor:
                     await queue.put(job)
                     jobs.append(job)
             await asyncio.gather(*(job.done for job in jobs))
-            await asyncio.to_thread(self.warehouse.add_source, source_url, _platform(documents))
-            await asyncio.to_thread(self.warehouse.record_crawl, source_url, error=None)
+            if result.ok:
+                await asyncio.to_thread(self.warehouse.add_source, source_url, _platform(documents))
         except TwinError as exc:
             result.error = str(exc) if isinstance(exc, InputError) else f"{raw}: {exc}"
+        await asyncio.to_thread(self._record_crawl, source_url, result.error)
         return result
 
-    async def _resolve(self, raw: str, *, allow_paths: bool) -> tuple[str, list[Document]]:
-        text = raw.strip()
-        if allow_paths and not looks_like_url(text):
-            return await asyncio.to_thread(_extract_local, text)
-        url = normalize_url(text)
-        extractor = self.registry.for_url(url)
-        return url, await extractor.extract(url, self.fetcher)
+    def _record_crawl(self, source_url: str, error: str | None) -> None:
+        """A known source remembers how its last crawl went; a failed first ingest leaves
+        no trace."""
+        if source_url and self.warehouse.get_source(source_url) is not None:
+            self.warehouse.record_crawl(source_url, error=error)
+
+    async def _extract(self, source_url: str, path: Path | None) -> list[Document]:
+        if path is not None:
+            return await asyncio.to_thread(extract_path, path)
+        return await self.registry.for_url(source_url).extract(source_url, self.fetcher)
 
     async def _prepare(
         self, document: Document, source_url: str, result: InputResult
@@ -313,9 +319,14 @@ def embedding_text(document: Document) -> str:
     return f"{document.title}\n\n{document.text}" if document.title else document.text
 
 
-def _extract_local(text: str) -> tuple[str, list[Document]]:
-    path = Path(text).expanduser()
-    return path.resolve().as_uri(), extract_path(path)
+def _source(raw: str, allow_paths: bool) -> tuple[str, Path | None]:
+    """The canonical source URL for an input: the normalised link, or a local path's
+    file:// URI (paths only where the caller allows them: the CLI, not chat)."""
+    text = raw.strip()
+    if allow_paths and not looks_like_url(text):
+        path = Path(text).expanduser().resolve()
+        return path.as_uri(), path
+    return normalize_url(text), None
 
 
 def _replace_text(document: Document, text: str, source_url: str) -> Document:
