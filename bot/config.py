@@ -64,7 +64,7 @@ class EmbeddingConfig:
 class IndexConfig:
     backend: str = "lance"
     path: str = ""
-    ann_min_rows: int = 50_000
+    ann_min_rows: int = 20_000
     candidates: int = 50
     write_batch_chunks: int = 256
 

@@ -142,6 +142,10 @@ class Ingestor:
         finally:
             await queue.put(None)
             await writer
+        if any(r.new or r.changed for r in results):
+            # Fold new rows into the BM25 and ANN indices (and build the ANN index once
+            # the table is large enough), so searches stay fast as the corpus grows.
+            await asyncio.to_thread(self.index.optimize)
         return list(results)
 
     async def reindex(

@@ -41,9 +41,7 @@ class SearchFilters:
     published_before: datetime | None = None
 
     def is_empty(self) -> bool:
-        return not (
-            self.platforms or self.authors or self.published_after or self.published_before
-        )
+        return not (self.platforms or self.authors or self.published_after or self.published_before)
 
 
 @dataclass(frozen=True, slots=True)
