@@ -43,7 +43,8 @@ def test_ingest_search_change_forget(sample: Path) -> None:
     hits = search("should I fine-tune or use retrieval?")
     assert hits[0]["title"] == "Retrieval before fine-tuning"
     assert set(hits[0]) == {"url", "title", "platform", "score", "text"}
-    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    scores = [float(str(h["score"])) for h in hits]
+    assert scores == sorted(scores, reverse=True)
 
     sources = json.loads(run("sources", "--json"))
     assert len(sources) == 1 and sources[0]["documents"] == 6 and sources[0]["status"] == "ok"

@@ -299,7 +299,8 @@ def test_iter_documents_streams_in_batches(warehouse: Warehouse) -> None:
     stream = warehouse.iter_documents(batch_size=3)
     first = next(stream)
     assert len(reads) == 1  # one page read, not the table
-    assert warehouse.engine.pool.checkedout() == 0  # and no connection held between pages
+    pool: Any = warehouse.engine.pool
+    assert pool.checkedout() == 0  # and no connection held between pages
     rest = list(stream)
     assert len(reads) == 3
     assert [d.id for d in [first, *rest]] == sorted(make_doc(n).id for n in range(7))
@@ -320,9 +321,9 @@ def test_datetimes_come_back_aware_utc(warehouse_url: str) -> None:
     # On PostgreSQL, read through a session in another time zone too.
     urls = [warehouse_url]
     if warehouse_url.startswith("postgresql"):
-        url = sa.make_url(warehouse_url)
-        options = f"{url.query.get('options', '')} -ctimezone=Asia/Tokyo".strip()
-        urls.append(url.update_query_dict({"options": options}).render_as_string(False))
+        parsed = sa.make_url(warehouse_url)
+        options = f"{parsed.query.get('options', '')} -ctimezone=Asia/Tokyo".strip()
+        urls.append(parsed.update_query_dict({"options": options}).render_as_string(False))
     for url in urls:
         with Warehouse(url) as wh:
             stored = wh.get_document(doc.id)
@@ -330,7 +331,12 @@ def test_datetimes_come_back_aware_utc(warehouse_url: str) -> None:
         assert stored is not None and source is not None
         assert stored.published_at == published
         assert stored.fetched_at == fetched_naive_utc.replace(tzinfo=UTC)
-        stamps = [stored.published_at, stored.fetched_at, stored.created_at, stored.updated_at]
+        stamps: list[datetime | None] = [
+            stored.published_at,
+            stored.fetched_at,
+            stored.created_at,
+            stored.updated_at,
+        ]
         stamps += [source.added_at, source.last_crawl_at]
         assert all(s is not None and s.tzinfo is UTC for s in stamps), stamps
 
