@@ -56,7 +56,7 @@ class ChunkingConfig:
 @dataclass(frozen=True)
 class EmbeddingConfig:
     model: str = ""
-    batch_size: int = 64
+    batch_size: int = 16
     device: str = "cpu"
 
 

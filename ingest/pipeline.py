@@ -24,7 +24,7 @@ from ingest.extractors.local import extract_path
 from ingest.fetcher import Fetcher
 from ingest.urls import looks_like_url, normalize_url
 from ingest.warehouse.store import UpsertOutcome, Warehouse
-from retrieval.embedder import Embedder
+from retrieval.embedder import Embedder, embed_off_loop
 from retrieval.errors import InputError, TwinError
 from retrieval.index import VectorIndex
 from retrieval.types import Chunk
@@ -251,7 +251,7 @@ class Ingestor:
             return
         try:
             texts = [text for job in batch for text in job.texts]
-            vectors = await asyncio.to_thread(self.embedder.embed, texts)
+            vectors = await embed_off_loop(self.embedder, texts)
             chunks_by_doc: dict[str, list[Chunk]] = {}
             offset = 0
             for job in batch:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from retrieval.embedder import Embedder
+from retrieval.embedder import Embedder, embed_off_loop
 from retrieval.errors import InputError
 from retrieval.index import VectorIndex
 from retrieval.types import SearchFilters, SearchHit
@@ -29,7 +29,7 @@ async def hybrid_search(
         )
     if k < 1:
         raise InputError(f"k={k}", "k must be at least 1")
-    vectors = await asyncio.to_thread(embedder.embed, [text])
+    vectors = await embed_off_loop(embedder, [text])
     return await asyncio.to_thread(
         index.hybrid_search, text, vectors[0], alpha=alpha, k=k, filters=filters
     )
