@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +18,9 @@ import click
 from tqdm import tqdm
 
 from bot.app import Twin
-from bot.config import Config, load_config
+from bot.config import SECTIONS, Config, load_config
+from ingest.pipeline import InputResult
+from ingest.warehouse.store import Source
 from retrieval.errors import TwinError
 from retrieval.types import SearchFilters
 
@@ -92,7 +94,7 @@ def _user_errors() -> Iterator[None]:
         sys.exit(2)
 
 
-def _run(coro: Any) -> Any:
+def _run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
@@ -115,14 +117,14 @@ def ingest(lazy: _Lazy, inputs: tuple[str, ...], as_json: bool) -> None:
             disable=as_json or not sys.stderr.isatty(),
         )
 
-        def report(result: Any) -> None:
+        def report(result: InputResult) -> None:
             bar.update(1)
             line = json.dumps(_result_json(result)) if as_json else result.line()
             tqdm.write(line, file=sys.stdout)
             for note in result.notes:
                 tqdm.write(f"  note: {note}", file=sys.stdout)
 
-        async def go() -> list[Any]:
+        async def go() -> list[InputResult]:
             async with twin.ingestor() as ingestor:
                 return await ingestor.ingest(list(inputs), allow_paths=True, on_result=report)
 
@@ -143,7 +145,7 @@ def ingest(lazy: _Lazy, inputs: tuple[str, ...], as_json: bool) -> None:
             sys.exit(1)
 
 
-def _result_json(result: Any) -> dict[str, Any]:
+def _result_json(result: InputResult) -> dict[str, Any]:
     return {
         "input": result.input,
         "ok": result.ok,
@@ -176,7 +178,7 @@ def sources(lazy: _Lazy, as_json: bool) -> None:
             )
 
 
-def _source_json(source: Any) -> dict[str, Any]:
+def _source_json(source: Source) -> dict[str, Any]:
     return {
         "url": source.url,
         "platform": source.platform,
@@ -312,8 +314,6 @@ def show_config(lazy: _Lazy) -> None:
         config = lazy._load()
     click.echo(f"# home: {config.home}  (TWIN_HOME)")
     click.echo(f"# config file: {config.config_file or '(none)'}")
-    from bot.config import SECTIONS
-
     for name in SECTIONS:
         click.echo(f"\n[{name}]")
         for key, value in vars(getattr(config, name)).items():
