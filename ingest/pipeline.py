@@ -21,6 +21,7 @@ from ingest.clean import clean_text
 from ingest.document import Document
 from ingest.extractors.base import ExtractorRegistry
 from ingest.extractors.local import extract_path
+from ingest.extractors.registry import unsupported_input
 from ingest.fetcher import Fetcher
 from ingest.urls import looks_like_url, normalize_url
 from ingest.warehouse.store import UpsertOutcome, Warehouse
@@ -176,7 +177,7 @@ class Ingestor:
         result = InputResult(input=raw.strip())
         source_url = ""
         try:
-            source_url, path = await asyncio.to_thread(_source, raw, allow_paths)
+            source_url, path = await asyncio.to_thread(_source, raw, allow_paths, self.registry)
             result.input = source_url
             documents = await self._extract(source_url, path)
             jobs = []
@@ -323,11 +324,13 @@ def embedding_text(document: Document) -> str:
     return f"{document.title}\n\n{document.text}" if document.title else document.text
 
 
-def _source(raw: str, allow_paths: bool) -> tuple[str, Path | None]:
+def _source(raw: str, allow_paths: bool, registry: ExtractorRegistry) -> tuple[str, Path | None]:
     """The canonical source URL for an input: the normalised link, or a local path's
     file:// URI (paths only where the caller allows them: the CLI, not chat)."""
     text = raw.strip()
-    if allow_paths and not looks_like_url(text):
+    if not looks_like_url(text):
+        if not allow_paths:
+            raise unsupported_input(text, registry)
         path = Path(text).expanduser().resolve()
         return path.as_uri(), path
     return normalize_url(text), None

@@ -178,3 +178,12 @@ async def test_a_known_source_that_fails_records_the_error(twin: Twin, tmp_path:
     [source] = twin.warehouse.list_sources()
     assert source.status == "error" and source.last_error == result.error
     assert source.documents == 1  # what was stored before is kept
+
+
+async def test_without_paths_plain_text_is_refused_with_what_is_supported(twin: Twin) -> None:
+    async with Fetcher() as fetcher:
+        [result] = await ingestor(twin, fetcher).ingest(["my notes folder"])
+    assert result.error is not None
+    assert result.error.startswith("my notes folder: cannot ingest this. Supported:")
+    assert "substack" in result.error and "medium" in result.error
+    assert twin.warehouse.count_documents() == 0
