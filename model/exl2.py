@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import queue
 import threading
 import time
@@ -29,6 +30,7 @@ from model.generator import (
 )
 from retrieval.errors import ConfigError
 
+log = logging.getLogger(__name__)
 CacheKind = Literal["fp16", "q8", "q6", "q4"]
 _CACHE_CLASSES = {
     "fp16": "ExLlamaV2Cache",
@@ -82,7 +84,10 @@ class _Job:
 
 class Exl2Generator:
     backend: ClassVar[str] = "exl2"
+    # With flash-attn installed (see `paged`); otherwise jobs run in turn.
     can_batch: ClassVar[bool] = True
+    paged: bool
+    batch_size: int
 
     def __init__(
         self,
@@ -106,16 +111,24 @@ class Exl2Generator:
         # Not the model's own (often 128k) window: the cache is sized from this.
         config.max_seq_len = max_seq_len
         self.model = exl.ExLlamaV2(config)
+        # Batching concurrent jobs needs paged attention (flash-attn >= 2.5.7). Without
+        # it the generator runs unpaged: one job at a time, the others queued in turn.
+        attn = importlib.import_module("exllamav2.attn")
+        self.paged = bool(getattr(attn, "has_flash_attn_with_paged", False))
+        self.batch_size = max_batch_size if self.paged else 1
+        if not self.paged:
+            log.warning("flash-attn >= 2.5.7 not found: exl2 jobs run one at a time")
         cache_cls = getattr(exl, _CACHE_CLASSES[cache])
-        self._cache = cache_cls(self.model, max_seq_len=max_seq_len * max_batch_size, lazy=True)
+        self._cache = cache_cls(self.model, max_seq_len=max_seq_len * self.batch_size, lazy=True)
         self.model.load_autosplit(self._cache, progress=False)
         self.tokenizer = exl.ExLlamaV2Tokenizer(config)
         self._generator = ExLlamaV2DynamicGenerator(
             model=self.model,
             cache=self._cache,
             tokenizer=self.tokenizer,
-            max_batch_size=max_batch_size,
+            max_batch_size=self.batch_size,
             max_seq_len=max_seq_len,
+            paged=self.paged,
         )
         if lora_dir is not None:
             lora = exl.ExLlamaV2Lora.from_directory(self.model, str(lora_dir))

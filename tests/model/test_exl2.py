@@ -143,7 +143,7 @@ async def test_streams_deltas_then_one_finished(exl2_model: Path) -> None:
     assert last.prompt_tokens > 0 and 0 < last.completion_tokens <= 24
     assert last.finish_reason in ("length", "stop")
     assert last.time_to_first_token > 0 and last.tokens_per_second > 0
-    print(f"\nexl2 tiny model: {last}")
+    print(f"\nexl2 tiny model (paged={generator.paged}): {last}")
 
 
 @pytest.mark.gpu
