@@ -144,9 +144,7 @@ class Twin:
         self.__dict__["index"] = index
         documents = (stored.document for stored in self.warehouse.iter_documents())
         async with self.ingestor() as ingestor:
-            result = await ingestor.reindex(documents, on_document=on_document)
-        await asyncio.to_thread(index.optimize)
-        return result
+            return await ingestor.reindex(documents, on_document=on_document)
 
     def close(self) -> None:
         if "warehouse" in self.__dict__:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ingest.chunking import Chunker
@@ -28,7 +29,7 @@ from ingest.warehouse.store import UpsertOutcome, Warehouse
 from retrieval.embedder import Embedder, embed_off_loop
 from retrieval.errors import InputError, TwinError
 from retrieval.index import VectorIndex
-from retrieval.types import Chunk
+from retrieval.types import Chunk, Vector
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +78,7 @@ class _Job:
     done: asyncio.Future[None]
 
 
-def build_chunks(
-    document: Document, texts: Sequence[str], vectors: Sequence[object]
-) -> list[Chunk]:
+def build_chunks(document: Document, texts: Sequence[str], vectors: Vector) -> list[Chunk]:
     return [
         Chunk(
             chunk_id=f"{document.id}-{ordinal:05d}",
@@ -91,7 +90,7 @@ def build_chunks(
             platform=document.platform,
             author=document.author,
             published_at=document.published_at,
-            vector=vector,  # type: ignore[arg-type]
+            vector=vector,
         )
         for ordinal, (text, vector) in enumerate(zip(texts, vectors, strict=True))
     ]
@@ -127,22 +126,17 @@ class Ingestor:
         on_result: Callable[[InputResult], None] | None = None,
     ) -> list[InputResult]:
         """Ingest every input; one bad input never affects the others."""
-        queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=4 * self.batch_chunks)
         gate = asyncio.Semaphore(self.concurrency)
-        writer = asyncio.create_task(self._write_loop(queue))
 
-        async def one(raw: str) -> InputResult:
+        async def one(raw: str, queue: asyncio.Queue[_Job | None]) -> InputResult:
             async with gate:
                 result = await self._ingest_one(raw, queue, allow_paths=allow_paths)
             if on_result is not None:
                 on_result(result)
             return result
 
-        try:
-            results = await asyncio.gather(*(one(raw) for raw in inputs))
-        finally:
-            await queue.put(None)
-            await writer
+        async with self._writer() as queue:
+            results = await asyncio.gather(*(one(raw, queue) for raw in inputs))
         if any(r.new or r.changed for r in results):
             # Fold new rows into the BM25 and ANN indices (and build the ANN index once
             # the table is large enough), so searches stay fast as the corpus grows.
@@ -158,18 +152,25 @@ class Ingestor:
         """Re-chunk, re-embed and re-index documents already in the warehouse, through the
         same writer as `ingest`. The warehouse rows are left as they are."""
         result = InputResult(input="warehouse")
-        queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=4 * self.batch_chunks)
-        writer = asyncio.create_task(self._write_loop(queue))
-        try:
+        async with self._writer() as queue:
             while (document := await asyncio.to_thread(next, documents, None)) is not None:
                 job = await self._job(document, document.source_url, result)
                 if on_document is not None:
                     job.done.add_done_callback(lambda _: on_document())
                 await queue.put(job)
+        await asyncio.to_thread(self.index.optimize)
+        return result
+
+    @asynccontextmanager
+    async def _writer(self) -> AsyncIterator[asyncio.Queue[_Job | None]]:
+        """A bounded queue feeding the single writer; the writer drains it on exit."""
+        queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=4 * self.batch_chunks)
+        writer = asyncio.create_task(self._write_loop(queue))
+        try:
+            yield queue
         finally:
             await queue.put(None)
             await writer
-        return result
 
     async def _ingest_one(
         self, raw: str, queue: asyncio.Queue[_Job | None], *, allow_paths: bool
@@ -258,7 +259,7 @@ class Ingestor:
             for job in batch:
                 count = len(job.texts)
                 chunks_by_doc[job.document.id] = build_chunks(
-                    job.document, job.texts, list(vectors[offset : offset + count])
+                    job.document, job.texts, vectors[offset : offset + count]
                 )
                 offset += count
             outcomes = await asyncio.to_thread(self._commit, batch, chunks_by_doc)
@@ -313,9 +314,7 @@ class Ingestor:
                 restored[document_id] = []
                 continue
             texts = self.chunker.split(embedding_text(stored.document))
-            restored[document_id] = build_chunks(
-                stored.document, texts, list(self.embedder.embed(texts))
-            )
+            restored[document_id] = build_chunks(stored.document, texts, self.embedder.embed(texts))
         self.index.replace_documents(restored)
 
 
@@ -337,8 +336,6 @@ def _source(raw: str, allow_paths: bool, registry: ExtractorRegistry) -> tuple[s
 
 
 def _replace_text(document: Document, text: str, source_url: str) -> Document:
-    from dataclasses import replace
-
     return replace(document, text=text, source_url=document.source_url or source_url)
 
 
