@@ -134,8 +134,7 @@ class Twin:
         doomed = self.warehouse.documents_under(url)
         for document_id in doomed:
             self.index.delete_document(document_id)
-        removed = self.warehouse.forget(url)
-        return removed
+        return self.warehouse.forget(url)
 
     async def reindex(self, on_document: Callable[[], None] | None = None) -> InputResult:
         """Rebuild the index from the warehouse (the source of truth) with the current

@@ -8,11 +8,11 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from tqdm import tqdm
@@ -23,8 +23,6 @@ from ingest.pipeline import InputResult
 from ingest.warehouse.store import Source
 from retrieval.errors import TwinError
 from retrieval.types import SearchFilters
-
-T = TypeVar("T")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,12 +71,12 @@ class _Lazy:
     """Config is resolved when a command runs, so `--help` works with a broken config."""
 
     def __init__(self, load: Callable[[], Config]) -> None:
-        self._load = load
+        self.config = load
 
     @contextmanager
     def twin(self) -> Iterator[Twin]:
         with _user_errors():
-            twin = Twin(self._load())
+            twin = Twin(self.config())
             try:
                 yield twin
             finally:
@@ -92,10 +90,6 @@ def _user_errors() -> Iterator[None]:
     except TwinError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
 
 
 @cli.command()
@@ -128,7 +122,7 @@ def ingest(lazy: _Lazy, inputs: tuple[str, ...], as_json: bool) -> None:
             async with twin.ingestor() as ingestor:
                 return await ingestor.ingest(list(inputs), allow_paths=True, on_result=report)
 
-        results = _run(go())
+        results = asyncio.run(go())
         bar.close()
         failed = [r for r in results if not r.ok]
         if not as_json:
@@ -240,7 +234,7 @@ def search(
         published_before=_date(until, "--until"),
     )
     with lazy.twin() as twin:
-        hits = _run(twin.search(query, k=k, alpha=alpha, filters=filters))
+        hits = asyncio.run(twin.search(query, k=k, alpha=alpha, filters=filters))
         if as_json:
             click.echo(
                 json.dumps(
@@ -298,7 +292,7 @@ def reindex(lazy: _Lazy) -> None:
         def tick() -> None:
             bar.update(1)
 
-        result = _run(twin.reindex(on_document=tick))
+        result = asyncio.run(twin.reindex(on_document=tick))
         bar.close()
         if result.error:
             click.echo(f"error: {result.error}", err=True)
@@ -311,7 +305,7 @@ def reindex(lazy: _Lazy) -> None:
 def show_config(lazy: _Lazy) -> None:
     """Print the resolved configuration (after flags, env and config file)."""
     with _user_errors():
-        config = lazy._load()
+        config = lazy.config()
     click.echo(f"# home: {config.home}  (TWIN_HOME)")
     click.echo(f"# config file: {config.config_file or '(none)'}")
     for name in SECTIONS:
