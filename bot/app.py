@@ -8,21 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import cached_property
 from typing import Any
 
 from bot.config import Config
+from bot.generators import open_generator
 from ingest.chunking import Chunker
+from ingest.document import Document
 from ingest.extractors.base import ExtractorRegistry
 from ingest.extractors.registry import default_registry
 from ingest.fetcher import Fetcher, FetchPolicy
 from ingest.pipeline import Ingestor, InputResult
+from ingest.urls import normalize_url
 from ingest.warehouse.store import Warehouse
+from model.draft import DraftSettings, DraftWriter
+from model.generator import GenerationParams
+from model.records import DraftStore
+from model.worker import ModelWorker
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.index import IndexManifest, VectorIndex, open_index
-from retrieval.search import hybrid_search
+from retrieval.search import hybrid_search, multi_query_search
 from retrieval.types import SearchFilters, SearchHit
 
 log = logging.getLogger(__name__)
@@ -33,6 +40,8 @@ class Twin:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self._worker: ModelWorker | None = None
+        self._worker_lock = asyncio.Lock()
 
     @cached_property
     def warehouse(self) -> Warehouse:
@@ -144,6 +153,79 @@ class Twin:
         documents = (stored.document for stored in self.warehouse.iter_documents())
         async with self.ingestor() as ingestor:
             return await ingestor.reindex(documents, on_document=on_document)
+
+    # --- drafting ---------------------------------------------------------------------
+
+    async def model_worker(self) -> ModelWorker:
+        """The one model worker, loading the model on the first call (call it at start-up
+        so a missing model fails there, not on the first draft)."""
+        async with self._worker_lock:
+            if self._worker is None:
+                cfg = self.config.model
+                generator = await open_generator(cfg, self.config.model_cache_dir)
+                self._worker = ModelWorker(
+                    generator,
+                    timeout=cfg.timeout,
+                    max_new_tokens=cfg.max_new_tokens,
+                    slots=cfg.slots,
+                )
+            return self._worker
+
+    @cached_property
+    def drafts(self) -> DraftStore:
+        return DraftStore(self.warehouse)
+
+    def draft_settings(self) -> DraftSettings:
+        d = self.config.drafting
+        return DraftSettings(
+            owner=self.config.owner.name,
+            bio=self.config.owner.bio,
+            k=d.k,
+            context_tokens=d.context_tokens,
+            expand_queries=d.expand_queries,
+            infer_filters=d.infer_filters,
+            max_links=d.max_links,
+            params=GenerationParams(
+                max_new_tokens=d.max_new_tokens,
+                temperature=d.temperature,
+                top_p=d.top_p,
+                repetition_penalty=d.repetition_penalty,
+            ),
+        )
+
+    @asynccontextmanager
+    async def draft_writer(self) -> AsyncIterator[DraftWriter]:
+        """A `DraftWriter` over the loaded model, the index and an open fetcher (for links
+        in prompts); with drafting.ingest_links, shared links are also ingested."""
+        worker = await self.model_worker()
+        index = await asyncio.to_thread(lambda: self.index)
+        drafts = await asyncio.to_thread(lambda: self.drafts)
+
+        async def retrieve(
+            queries: Sequence[str], *, k: int, filters: SearchFilters | None
+        ) -> list[SearchHit]:
+            return await multi_query_search(
+                index, self.embedder, queries, k=k, alpha=self.config.search.alpha, filters=filters
+            )
+
+        async with self.ingestor() as ingestor:
+
+            async def read_link(url: str) -> list[Document]:
+                source = normalize_url(url)
+                documents = await self.registry.for_url(source).extract(source, ingestor.fetcher)
+                if self.config.drafting.ingest_links:
+                    result = await ingestor.add_documents(source, documents)
+                    if result.error:
+                        log.warning("could not ingest %s: %s", source, result.error)
+                return documents
+
+            yield DraftWriter(worker, retrieve, read_link, drafts, self.draft_settings())
+
+    async def aclose(self) -> None:
+        if self._worker is not None:
+            await self._worker.generator.aclose()
+            self._worker = None
+        self.close()
 
     def close(self) -> None:
         if "warehouse" in self.__dict__:

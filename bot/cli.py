@@ -8,8 +8,6 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,11 +15,11 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from bot.app import Twin
-from bot.config import SECTIONS, Config, load_config
+from bot.cli_context import LazyTwin, user_errors
+from bot.cli_draft import draft
+from bot.config import SECTIONS, load_config
 from ingest.pipeline import InputResult
 from ingest.warehouse.store import Source
-from retrieval.errors import TwinError
 from retrieval.types import SearchFilters
 
 
@@ -53,7 +51,7 @@ def cli(
     settings: tuple[str, ...],
     verbose: bool,
 ) -> None:
-    """LLM Twin: collect your writing, search it, and (soon) draft in your voice."""
+    """LLM Twin: collect your writing, search it, and draft in your voice."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -64,39 +62,14 @@ def cli(
         if not sep:
             raise click.UsageError(f"--set {setting!r}: expected SECTION.KEY=VALUE")
         overrides[key.strip()] = value
-    ctx.obj = _Lazy(lambda: load_config(overrides, home=home, config_file=config_file))
-
-
-class _Lazy:
-    """Config is resolved when a command runs, so `--help` works with a broken config."""
-
-    def __init__(self, load: Callable[[], Config]) -> None:
-        self.config = load
-
-    @contextmanager
-    def twin(self) -> Iterator[Twin]:
-        with _user_errors():
-            twin = Twin(self.config())
-            try:
-                yield twin
-            finally:
-                twin.close()
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    try:
-        yield
-    except TwinError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    ctx.obj = LazyTwin(lambda: load_config(overrides, home=home, config_file=config_file))
 
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, metavar="URL|PATH...")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input instead.")
 @click.pass_obj
-def ingest(lazy: _Lazy, inputs: tuple[str, ...], as_json: bool) -> None:
+def ingest(lazy: LazyTwin, inputs: tuple[str, ...], as_json: bool) -> None:
     """Fetch, extract, store and index links to your writing (articles, feeds, Medium or
     Substack profiles) or local files and folders (.md, .txt, .html).
 
@@ -154,7 +127,7 @@ def _result_json(result: InputResult) -> dict[str, Any]:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def sources(lazy: _Lazy, as_json: bool) -> None:
+def sources(lazy: LazyTwin, as_json: bool) -> None:
     """List the sources you have ingested, with document counts and crawl status."""
     with lazy.twin() as twin:
         rows = twin.warehouse.list_sources()
@@ -216,7 +189,7 @@ def _date(value: str | None, name: str) -> datetime | None:
 )
 @click.pass_obj
 def search(
-    lazy: _Lazy,
+    lazy: LazyTwin,
     query: str,
     k: int | None,
     alpha: float | None,
@@ -268,7 +241,7 @@ def search(
 @cli.command()
 @click.argument("url")
 @click.pass_obj
-def forget(lazy: _Lazy, url: str) -> None:
+def forget(lazy: LazyTwin, url: str) -> None:
     """Remove a source (and all its documents) or one document, with its chunks."""
     with lazy.twin() as twin:
         removed = twin.forget(url.strip())
@@ -282,7 +255,7 @@ def forget(lazy: _Lazy, url: str) -> None:
 
 @cli.command()
 @click.pass_obj
-def reindex(lazy: _Lazy) -> None:
+def reindex(lazy: LazyTwin) -> None:
     """Rebuild the search index from the warehouse (after changing the embedding model or
     chunk settings, or if the index was lost)."""
     with lazy.twin() as twin:
@@ -302,9 +275,9 @@ def reindex(lazy: _Lazy) -> None:
 
 @cli.command("config")
 @click.pass_obj
-def show_config(lazy: _Lazy) -> None:
+def show_config(lazy: LazyTwin) -> None:
     """Print the resolved configuration (after flags, env and config file)."""
-    with _user_errors():
+    with user_errors():
         config = lazy.config()
     click.echo(f"# home: {config.home}  (TWIN_HOME)")
     click.echo(f"# config file: {config.config_file or '(none)'}")
@@ -312,6 +285,9 @@ def show_config(lazy: _Lazy) -> None:
         click.echo(f"\n[{name}]")
         for key, value in vars(getattr(config, name)).items():
             click.echo(f"{key} = {json.dumps(list(value) if isinstance(value, tuple) else value)}")
+
+
+cli.add_command(draft)
 
 
 def main() -> None:

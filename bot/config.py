@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from model.prompts import FORMATS
 from retrieval.errors import ConfigError
 
 DEFAULT_HOME = Path(".twin")
 ENV_PREFIX = "TWIN_"
+MODEL_BACKENDS = ("hf", "exl2", "openai")
+EXL2_CACHES = ("fp16", "q8", "q6", "q4")
 _SECRET_KEY = re.compile(r"(^|_)(token|secret|password|passwd|api_key|apikey)$")
 
 
@@ -76,6 +79,45 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    backend: str = "hf"
+    path: str = ""
+    gguf_file: str = ""
+    adapter: str = ""
+    device: str = "cpu"
+    max_seq_len: int = 4096
+    threads: int = 0
+    cache: str = "q6"
+    url: str = ""
+    name: str = ""
+    cache_dir: str = ""
+    max_new_tokens: int = 1024
+    timeout: float = 600.0
+    slots: int = 0
+
+
+@dataclass(frozen=True)
+class OwnerConfig:
+    name: str = ""
+    bio: str = ""
+
+
+@dataclass(frozen=True)
+class DraftingConfig:
+    format: str = "linkedin"
+    max_new_tokens: int = 400
+    temperature: float = 0.7
+    top_p: float = 0.9
+    repetition_penalty: float = 1.1
+    k: int = 6
+    context_tokens: int = 1500
+    expand_queries: int = 0
+    infer_filters: bool = True
+    ingest_links: bool = False
+    max_links: int = 3
+
+
+@dataclass(frozen=True)
 class Config:
     home: Path = DEFAULT_HOME
     warehouse: WarehouseConfig = field(default_factory=WarehouseConfig)
@@ -84,6 +126,9 @@ class Config:
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    owner: OwnerConfig = field(default_factory=OwnerConfig)
+    drafting: DraftingConfig = field(default_factory=DraftingConfig)
     # Where the values came from, for `llm-twin config`; not a setting itself.
     config_file: Path | None = None
 
@@ -94,6 +139,10 @@ class Config:
     @property
     def index_path(self) -> Path:
         return Path(self.index.path) if self.index.path else self.home / "index"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return Path(self.model.cache_dir) if self.model.cache_dir else self.home / "models"
 
     def validate(self) -> None:
         def need(ok: bool, key: str, what: str) -> None:
@@ -117,6 +166,36 @@ class Config:
             "must be at least 1",
         )
         need(self.embedding.batch_size >= 1, "embedding.batch_size", "must be at least 1")
+        need(
+            self.model.backend in MODEL_BACKENDS,
+            "model.backend",
+            f"must be one of {', '.join(MODEL_BACKENDS)}",
+        )
+        need(
+            self.model.cache in EXL2_CACHES,
+            "model.cache",
+            f"must be one of {', '.join(EXL2_CACHES)}",
+        )
+        need(
+            self.model.backend != "openai" or bool(self.model.url),
+            "model.url",
+            "must be set when model.backend is openai (e.g. http://gpu-host:5000/v1)",
+        )
+        need(self.model.max_seq_len >= 256, "model.max_seq_len", "must be at least 256")
+        need(self.model.max_new_tokens >= 1, "model.max_new_tokens", "must be at least 1")
+        need(self.model.timeout > 0, "model.timeout", "must be positive")
+        need(
+            self.drafting.format in FORMATS,
+            "drafting.format",
+            f"must be one of {', '.join(FORMATS)}",
+        )
+        need(self.drafting.max_new_tokens >= 16, "drafting.max_new_tokens", "must be at least 16")
+        need(self.drafting.temperature >= 0, "drafting.temperature", "must be 0 or more")
+        need(0 < self.drafting.top_p <= 1, "drafting.top_p", "must be in (0, 1]")
+        need(self.drafting.k >= 0, "drafting.k", "must be 0 or more")
+        need(self.drafting.context_tokens >= 0, "drafting.context_tokens", "must be 0 or more")
+        need(0 <= self.drafting.expand_queries <= 5, "drafting.expand_queries", "must be 0..5")
+        need(0 <= self.drafting.max_links <= 10, "drafting.max_links", "must be 0..10")
 
 
 SECTIONS: dict[str, type[Any]] = {
@@ -165,6 +244,12 @@ def load_config(
     return config
 
 
+def secret(section: str, key: str, env: Mapping[str, str] | None = None) -> str | None:
+    """A secret from the environment only (`TWIN_<SECTION>__<KEY>`); never from a file."""
+    env = os.environ if env is None else env
+    return env.get(f"{ENV_PREFIX}{section.upper()}__{key.upper()}") or None
+
+
 def _read_file(path: Path) -> dict[str, dict[str, Any]]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -190,6 +275,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         section, _, key = name[len(ENV_PREFIX) :].partition("__")
+        if _SECRET_KEY.search(key.lower()):
+            continue  # a secret, read where it is used (see `secret`), never a setting
         out.setdefault(section.lower(), {})[key.lower()] = value
     return out
 

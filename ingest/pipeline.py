@@ -181,19 +181,41 @@ class Ingestor:
             source_url, path = await asyncio.to_thread(_source, raw, allow_paths, self.registry)
             result.input = source_url
             documents = await self._extract(source_url, path)
-            jobs = []
-            for document in documents:
-                job = await self._prepare(document, source_url, result)
-                if job is not None:
-                    await queue.put(job)
-                    jobs.append(job)
-            await asyncio.gather(*(job.done for job in jobs))
-            if result.ok:
-                await asyncio.to_thread(self.warehouse.add_source, source_url, _platform(documents))
+            await self._store(documents, source_url, queue, result)
         except TwinError as exc:
             result.error = str(exc) if isinstance(exc, InputError) else f"{raw}: {exc}"
         await asyncio.to_thread(self._record_crawl, source_url, result.error)
         return result
+
+    async def add_documents(self, source_url: str, documents: Sequence[Document]) -> InputResult:
+        """Store and index documents extracted elsewhere (a link shared for a draft was
+        already fetched once; it is not fetched again)."""
+        result = InputResult(input=source_url)
+        try:
+            async with self._writer() as queue:
+                await self._store(documents, source_url, queue, result)
+        except TwinError as exc:
+            result.error = f"{source_url}: {exc}"
+        if result.new or result.changed:
+            await asyncio.to_thread(self.index.optimize)
+        return result
+
+    async def _store(
+        self,
+        documents: Sequence[Document],
+        source_url: str,
+        queue: asyncio.Queue[_Job | None],
+        result: InputResult,
+    ) -> None:
+        jobs = []
+        for document in documents:
+            job = await self._prepare(document, source_url, result)
+            if job is not None:
+                await queue.put(job)
+                jobs.append(job)
+        await asyncio.gather(*(job.done for job in jobs))
+        if result.ok:
+            await asyncio.to_thread(self.warehouse.add_source, source_url, _platform(documents))
 
     def _record_crawl(self, source_url: str, error: str | None) -> None:
         """A known source remembers how its last crawl went; a failed first ingest leaves

@@ -27,6 +27,7 @@ from model.generator import (
     GenerationParams,
     Message,
     TextDelta,
+    render_transcript,
 )
 from retrieval.errors import ConfigError
 
@@ -133,7 +134,9 @@ class Exl2Generator:
         if lora_dir is not None:
             lora = exl.ExLlamaV2Lora.from_directory(self.model, str(lora_dir))
             self._generator.set_loras([lora])
-        self.max_seq_len = max_seq_len
+        self.max_seq_len = self.context_length = max_seq_len
+        self.model_id = str(model_dir)
+        self.model_version = lora_dir.name if lora_dir is not None else "base"
         self._template = _load_chat_template(model_dir)
         self._inbox: queue.SimpleQueue[tuple[str, _Job]] = queue.SimpleQueue()
         self._jobs: dict[int, _Job] = {}
@@ -168,6 +171,12 @@ class Exl2Generator:
             if not job.done:  # the caller stopped listening: stop generating
                 self._inbox.put(("cancel", job))
 
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        ids = self.tokenizer.encode(
+            self.render(messages), add_bos=False, encode_special_tokens=True
+        )
+        return int(ids.shape[-1])
+
     def render(self, messages: Sequence[Message]) -> str:
         turns = [{"role": m.role, "content": m.content} for m in messages]
         if self._template is not None:
@@ -175,8 +184,7 @@ class Exl2Generator:
                 turns, tokenize=False, add_generation_prompt=True
             )
             return rendered
-        body = "\n\n".join(f"{m.role.capitalize()}: {m.content}" for m in messages)
-        return f"{body}\n\nAssistant:"
+        return render_transcript(messages)
 
     async def aclose(self) -> None:
         self._closed.set()

@@ -1,7 +1,8 @@
 """The `Generator` seam: one streaming method yielding typed events.
 
-Backends (`exl2` now; `hf` and `openai` come with the drafting issue) implement `stream`;
-capabilities are class attributes, as in simonw/llm.
+Backends (`hf`, `exl2`, `openai`) implement `stream`; capabilities are class attributes,
+as in simonw/llm. Every backend loads (or reaches) its model in its constructor, so a
+missing model fails start-up, not the first request.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol
 
 Role = Literal["system", "user", "assistant"]
-FinishReason = Literal["stop", "length", "cancelled"]
+# "timeout" comes from the model worker, which stops a job that outlives its budget.
+FinishReason = Literal["stop", "length", "cancelled", "timeout"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +56,19 @@ GenerationEvent = TextDelta | Finished
 
 class Generator(Protocol):
     backend: ClassVar[str]
-    # Whether concurrent streams share forward passes (exl2's dynamic generator does).
+    # Whether concurrent streams share forward passes (exl2's dynamic generator does, and
+    # a remote server does); a backend that cannot runs its streams one at a time.
     can_batch: ClassVar[bool]
+    # What the drafts record: the model's id (path, hub id or served name) and a version
+    # (a content hash, the adapter's name, or what the server reports).
+    model_id: str
+    model_version: str
+    # Tokens of prompt plus completion the model accepts.
+    context_length: int
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """Tokens the rendered prompt takes (exact where the backend has a tokenizer)."""
+        ...
 
     def stream(
         self, messages: Sequence[Message], params: GenerationParams
@@ -65,3 +78,9 @@ class Generator(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+def render_transcript(messages: Sequence[Message]) -> str:
+    """A plain transcript for models without a chat template."""
+    body = "\n\n".join(f"{m.role.capitalize()}: {m.content}" for m in messages)
+    return f"{body}\n\nAssistant:"

@@ -113,7 +113,7 @@ class SentenceTransformerEmbedder:
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        _release_free_memory()
+        release_free_memory()
         return np.asarray(vectors, dtype=np.float32)
 
 
@@ -145,7 +145,7 @@ def _malloc_trim() -> Any:
         return None
 
 
-def _release_free_memory() -> None:
+def release_free_memory() -> None:
     """Hand freed activation memory back to the OS after each batch. Batches of varying
     length fragment glibc's heap; without this, peak RSS of a 1,000-document ingest grew
     by ~100 MB (bench/ingest_bench.py), at no measurable cost in throughput."""

@@ -39,3 +39,7 @@ class IndexMismatchError(TwinError):
 
 class StorageError(TwinError):
     """The warehouse or the index could not be read or written."""
+
+
+class GenerationError(TwinError):
+    """The model failed mid-generation (a server dropped the stream, a device error)."""

@@ -72,3 +72,13 @@ def relative_score_fusion(bm25: Ranked, vector: Ranked, alpha: float) -> list[Fu
     ]
     fused.sort(key=lambda f: (-f.score, best_rank[f.key], f.key))
     return fused
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], *, k: int = 60) -> list[str]:
+    """Keys of several rankings merged by reciprocal rank (Cormack et al., k=60): robust
+    when the lists' scores are not comparable, as with one search per expanded query."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, key in enumerate(ranking):
+            scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank + 1)
+    return sorted(scores, key=lambda key: -scores[key])

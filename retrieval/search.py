@@ -4,9 +4,11 @@ the index."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from retrieval.embedder import Embedder, embed_off_loop
 from retrieval.errors import InputError
+from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.index import VectorIndex
 from retrieval.types import SearchFilters, SearchHit
 
@@ -33,3 +35,38 @@ async def hybrid_search(
     return await asyncio.to_thread(
         index.hybrid_search, text, vectors[0], alpha=alpha, k=k, filters=filters
     )
+
+
+async def multi_query_search(
+    index: VectorIndex,
+    embedder: Embedder,
+    queries: Sequence[str],
+    *,
+    k: int = 5,
+    alpha: float = 0.5,
+    filters: SearchFilters | None = None,
+) -> list[SearchHit]:
+    """One hybrid search per query (the prompt and its expansions), fused by reciprocal
+    rank. Each hit keeps its best score from any query."""
+    texts = list(dict.fromkeys(" ".join(q.split()) for q in queries if q.strip()))
+    if not texts:
+        raise InputError(repr(list(queries)), "no query to search for")
+    if len(texts) == 1:
+        return await hybrid_search(index, embedder, texts[0], k=k, alpha=alpha, filters=filters)
+    vectors = await embed_off_loop(embedder, texts)
+
+    def search_all() -> list[list[SearchHit]]:
+        return [
+            index.hybrid_search(text, vector, alpha=alpha, k=k, filters=filters)
+            for text, vector in zip(texts, vectors, strict=True)
+        ]
+
+    results = await asyncio.to_thread(search_all)
+    best: dict[str, SearchHit] = {}
+    for hits in results:
+        for hit in hits:
+            kept = best.get(hit.chunk.chunk_id)
+            if kept is None or hit.score > kept.score:
+                best[hit.chunk.chunk_id] = hit
+    order = reciprocal_rank_fusion([[hit.chunk.chunk_id for hit in hits] for hits in results])
+    return [best[key] for key in order[:k]]

@@ -68,6 +68,15 @@ class Warehouse:
         """For packages that keep their own tables in the same database."""
         return self._engine
 
+    @property
+    def writer(self) -> Engine:
+        """The engine for write transactions (on SQLite they take the write lock up front)."""
+        return self._writer
+
+    def guard(self, action: str) -> AbstractContextManager[None]:
+        """Turns driver errors into a `StorageError` that says what to check."""
+        return self._guard(action)
+
     def migrate(self) -> list[str]:
         """Apply the ingest migrations not yet applied; return their names."""
         with self._guard("applying migrations"):

@@ -1,0 +1,254 @@
+"""The draft writer: prompt + the owner's retrieved writing + shared links -> a draft.
+
+One `write()` call: validate the request, read the links and search the owner's writing
+at the same time (optionally with model-expanded queries, fused), pack the material into
+the model's context, stream the draft through the model worker, and record it. The
+caller sees a `Prepared` event (sources, notes) before the first text, then text deltas,
+then `DraftDone` with the stored record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ingest.document import Document
+from model.filters import infer_filters
+from model.generator import Finished, GenerationParams, TextDelta
+from model.packing import pack_material
+from model.prompts import FORMATS, DraftFormat, Material, expansion_messages, parse_queries
+from model.records import DraftRecord, DraftStore, SourceRef
+from model.worker import ModelWorker
+from retrieval.errors import InputError, TwinError
+from retrieval.types import SearchFilters, SearchHit
+
+_URL = re.compile(r"https?://[^\s<>\"')\]]+")
+
+
+class Retriever(Protocol):
+    async def __call__(
+        self, queries: Sequence[str], *, k: int, filters: SearchFilters | None
+    ) -> list[SearchHit]: ...
+
+
+class LinkReader(Protocol):
+    async def __call__(self, url: str) -> list[Document]: ...
+
+
+@dataclass(frozen=True)
+class DraftSettings:
+    owner: str = ""
+    bio: str = ""
+    k: int = 6
+    context_tokens: int = 1500
+    expand_queries: int = 0
+    infer_filters: bool = True
+    max_links: int = 3
+    params: GenerationParams = field(default_factory=lambda: GenerationParams(max_new_tokens=400))
+
+
+@dataclass(frozen=True)
+class DraftRequest:
+    prompt: str
+    format: str = "linkedin"
+    links: tuple[str, ...] = ()
+    user: str = "owner"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Material is chosen; generation starts next."""
+
+    sources: tuple[SourceRef, ...]
+    notes: tuple[str, ...]
+    prompt_tokens: int
+
+
+@dataclass(frozen=True)
+class DraftDone:
+    draft: DraftRecord
+    finished: Finished
+
+
+DraftEvent = Prepared | TextDelta | DraftDone
+
+
+class DraftWriter:
+    def __init__(
+        self,
+        worker: ModelWorker,
+        retrieve: Retriever,
+        read_link: LinkReader,
+        store: DraftStore,
+        settings: DraftSettings,
+    ) -> None:
+        self.worker = worker
+        self.retrieve = retrieve
+        self.read_link = read_link
+        self.store = store
+        self.settings = settings
+
+    async def write(self, request: DraftRequest) -> AsyncIterator[DraftEvent]:
+        started = time.perf_counter()
+        prompt, fmt = _validate(request)
+        notes: list[str] = []
+        links = list(dict.fromkeys([*request.links, *_URL.findall(prompt)]))
+        if len(links) > self.settings.max_links:
+            notes.append(
+                f"only the first {self.settings.max_links} of {len(links)} links were read "
+                "(drafting.max_links)"
+            )
+            links = links[: self.settings.max_links]
+        query = " ".join(_URL.sub(" ", prompt).split())
+        timings: dict[str, float] = {}
+
+        hits, link_material = await asyncio.gather(
+            self._search(query, request.user, notes, timings),
+            self._read_links(links, notes, timings),
+        )
+        writing = [
+            Material(h.chunk.text, h.chunk.title, h.chunk.url, "writing", h.chunk.published_at)
+            for h in hits
+        ]
+        params = self.settings.params
+        packed = pack_material(
+            self.worker.generator,
+            prompt,
+            fmt,
+            link_material,
+            writing,
+            owner=self.settings.owner or "the author",
+            bio=self.settings.bio,
+            reserve=min(params.max_new_tokens, self.worker.max_new_tokens),
+            material_tokens=self.settings.context_tokens,
+        )
+        notes.extend(packed.notes)
+        kept_urls = {m.url for m in packed.kept}
+        chunk_ids = tuple(h.chunk.chunk_id for h in hits if h.chunk.url in kept_urls)
+        sources = tuple(
+            dict.fromkeys(SourceRef(m.url, m.title or m.url) for m in packed.kept if m.url)
+        )
+        yield Prepared(sources, tuple(notes), packed.prompt_tokens)
+
+        record = DraftRecord(
+            prompt=prompt,
+            format=fmt,
+            output="",
+            finish_reason="error",
+            backend=self.worker.generator.backend,
+            model_id=self.worker.generator.model_id,
+            model_version=self.worker.generator.model_version,
+            user=request.user,
+            links=tuple(links),
+            chunk_ids=chunk_ids,
+            sources=sources,
+            params=dataclasses.asdict(params),
+            notes=tuple(notes),
+        )
+        text: list[str] = []
+        finished: Finished | None = None
+        try:
+            async for event in self.worker.stream(request.user, packed.messages, params):
+                if isinstance(event, TextDelta):
+                    text.append(event.text)
+                    yield event
+                else:
+                    finished = event
+        finally:
+            # Stored however it ended: a cancelled or failed draft is a record too.
+            timings["total_s"] = time.perf_counter() - started
+            if finished is not None:
+                timings |= {
+                    "prompt_tokens": finished.prompt_tokens,
+                    "completion_tokens": finished.completion_tokens,
+                    "time_to_first_token_s": finished.time_to_first_token,
+                    "tokens_per_second": finished.tokens_per_second,
+                }
+            reason = finished.finish_reason if finished else "cancelled"
+            record = dataclasses.replace(
+                record, output="".join(text).strip(), finish_reason=reason, timings=timings
+            )
+            self.store.save(record)
+        assert finished is not None  # the worker always ends with Finished
+        yield DraftDone(record, finished)
+
+    async def _search(
+        self, query: str, user: str, notes: list[str], timings: dict[str, float]
+    ) -> list[SearchHit]:
+        if not query or self.settings.k == 0:
+            return []
+        queries = [query]
+        if self.settings.expand_queries:
+            t = time.perf_counter()
+            queries += await self._expand(query, user)
+            timings["expansion_ms"] = (time.perf_counter() - t) * 1000
+        filters = infer_filters(query) if self.settings.infer_filters else SearchFilters()
+        t = time.perf_counter()
+        hits = await self.retrieve(
+            queries, k=self.settings.k, filters=None if filters.is_empty() else filters
+        )
+        if not hits and not filters.is_empty():
+            notes.append(f"nothing matched {_describe(filters)}; searched all your writing")
+            hits = await self.retrieve(queries, k=self.settings.k, filters=None)
+        timings["retrieval_ms"] = (time.perf_counter() - t) * 1000
+        return hits
+
+    async def _expand(self, query: str, user: str) -> list[str]:
+        count = self.settings.expand_queries
+        params = GenerationParams(max_new_tokens=24 * count, temperature=0.0)
+        reply: list[str] = []
+        async for event in self.worker.stream(user, expansion_messages(query, count), params):
+            if isinstance(event, TextDelta):
+                reply.append(event.text)
+        return [q for q in parse_queries("".join(reply), count) if q.lower() != query.lower()]
+
+    async def _read_links(
+        self, links: list[str], notes: list[str], timings: dict[str, float]
+    ) -> list[Material]:
+        if not links:
+            return []
+        t = time.perf_counter()
+        results = await asyncio.gather(
+            *(self.read_link(url) for url in links), return_exceptions=True
+        )
+        timings["links_ms"] = (time.perf_counter() - t) * 1000
+        material: list[Material] = []
+        for url, result in zip(links, results, strict=True):
+            if isinstance(result, TwinError):
+                notes.append(f"could not read {url} ({result}); the draft was written without it")
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                material += [
+                    Material(d.text, d.title, d.url, "link", d.published_at) for d in result
+                ]
+        return material
+
+
+def _validate(request: DraftRequest) -> tuple[str, DraftFormat]:
+    prompt = request.prompt.strip()
+    if not prompt:
+        raise InputError(
+            "prompt", 'is empty; say what to write about, e.g. "why we moved to retrieval"'
+        )
+    fmt = request.format.strip().lower()
+    for known in FORMATS:
+        if fmt == known:
+            return prompt, known
+    raise InputError(f"format {request.format!r}", f"is not one of {', '.join(FORMATS)}")
+
+
+def _describe(filters: SearchFilters) -> str:
+    parts = []
+    if filters.platforms:
+        parts.append("platform " + "/".join(filters.platforms))
+    if filters.published_after:
+        parts.append(f"after {filters.published_after:%Y-%m-%d}")
+    if filters.published_before:
+        parts.append(f"before {filters.published_before:%Y-%m-%d}")
+    return ", ".join(parts)

@@ -1,0 +1,111 @@
+"""Fitting material into the model's context.
+
+The prompt itself is never cut. What must fit: the rendered conversation plus the tokens
+reserved for the draft, within the model's context length; and the material within its
+own budget (`drafting.context_tokens`). Links the owner shared come first and are
+shortened to fit; retrieved passages, ranked, are dropped whole from the bottom. When even
+the bare prompt does not fit, the request is refused with the numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from model.generator import Generator, Message
+from model.prompts import DraftFormat, Material, draft_messages
+from retrieval.errors import InputError
+
+_MIN_LINK_TOKENS = 64
+_Render = Callable[[list[Material]], list[Message]]
+
+
+@dataclass(frozen=True)
+class Packed:
+    messages: list[Message]
+    kept: list[Material]
+    prompt_tokens: int
+    notes: list[str]
+
+
+def pack_material(
+    generator: Generator,
+    prompt: str,
+    fmt: DraftFormat,
+    links: Sequence[Material],
+    writing: Sequence[Material],
+    *,
+    owner: str,
+    bio: str,
+    reserve: int,
+    material_tokens: int,
+) -> Packed:
+    def render(material: list[Material]) -> list[Message]:
+        return draft_messages(prompt, fmt, material, owner=owner, bio=bio)
+
+    limit = generator.context_length - reserve
+    bare = generator.count_tokens(render([]))
+    if bare > limit:
+        raise InputError(
+            "prompt",
+            f"is too long: with the instructions it takes {bare} tokens, and the model's "
+            f"context of {generator.context_length} tokens minus {reserve} kept for the draft "
+            f"leaves {limit}; shorten the prompt (or raise model.max_seq_len)",
+        )
+    budget = min(limit, bare + material_tokens)
+    kept: list[Material] = []
+    notes: list[str] = []
+    for link in links:
+        fitted = _fit(generator, render, kept, link, budget)
+        if fitted is None:
+            notes.append(f"{link.url} did not fit in the context and was left out")
+            continue
+        if len(fitted.text) < len(link.text):
+            notes.append(f"{link.url} was shortened to fit the context")
+        kept.append(fitted)
+    dropped = 0
+    for passage in writing:
+        tokens = generator.count_tokens(render([*kept, passage]))
+        if tokens <= budget:
+            kept.append(passage)
+        else:
+            dropped += 1
+    if dropped:
+        notes.append(f"{dropped} retrieved passage(s) left out to fit the context")
+    messages = render(kept)
+    return Packed(messages, kept, generator.count_tokens(messages), notes)
+
+
+def _fit(
+    generator: Generator,
+    render: _Render,
+    kept: list[Material],
+    link: Material,
+    budget: int,
+) -> Material | None:
+    """The link, cut at a paragraph or sentence end if needed so it fits, or None."""
+    tokens = generator.count_tokens(render([*kept, link]))
+    if tokens <= budget:
+        return link
+    base = generator.count_tokens(render(kept))
+    room = budget - base
+    if room < _MIN_LINK_TOKENS:
+        return None
+    text = link.text
+    for _ in range(8):  # shrink by the measured ratio until it fits
+        ratio = room / max(1, tokens - base)
+        text = _cut(text, int(len(text) * ratio * 0.95))
+        candidate = replace(link, text=text + " […]")
+        tokens = generator.count_tokens(render([*kept, candidate]))
+        if tokens <= budget:
+            return candidate
+    return None
+
+
+def _cut(text: str, chars: int) -> str:
+    head = text[: max(0, chars)]
+    for mark in ("\n\n", ". ", "\n"):
+        at = head.rfind(mark)
+        if at > chars // 2:
+            return head[: at + 1].rstrip()
+    return head.rstrip()
