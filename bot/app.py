@@ -24,7 +24,7 @@ from ingest.pipeline import Ingestor, InputResult
 from ingest.urls import normalize_url
 from ingest.warehouse.store import Warehouse
 from model.draft import DraftSettings, DraftWriter
-from model.generator import GenerationParams
+from model.generator import GenerationParams, Generator
 from model.records import DraftStore
 from model.worker import ModelWorker
 from retrieval.embedder import SentenceTransformerEmbedder
@@ -38,8 +38,11 @@ log = logging.getLogger(__name__)
 class Twin:
     """One owner's twin: config in, services out."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, generator: Generator | None = None) -> None:
+        """`generator`: an already loaded model to draft with instead of `[model]`'s
+        (a host process that holds one, or tests)."""
         self.config = config
+        self._generator = generator
         self._worker: ModelWorker | None = None
         self._worker_lock = asyncio.Lock()
 
@@ -162,7 +165,9 @@ class Twin:
         async with self._worker_lock:
             if self._worker is None:
                 cfg = self.config.model
-                generator = await open_generator(cfg, self.config.model_cache_dir)
+                generator = self._generator or await open_generator(
+                    cfg, self.config.model_cache_dir
+                )
                 self._worker = ModelWorker(
                     generator,
                     timeout=cfg.timeout,
@@ -223,7 +228,8 @@ class Twin:
 
     async def aclose(self) -> None:
         if self._worker is not None:
-            await self._worker.generator.aclose()
+            if self._generator is None:  # an injected model belongs to its owner
+                await self._worker.generator.aclose()
             self._worker = None
         self.close()
 

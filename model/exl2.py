@@ -15,7 +15,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -148,7 +148,7 @@ class Exl2Generator:
 
     async def stream(
         self, messages: Sequence[Message], params: GenerationParams
-    ) -> AsyncIterator[GenerationEvent]:
+    ) -> AsyncGenerator[GenerationEvent, None]:
         prompt = self.render(messages)
         input_ids = self.tokenizer.encode(prompt, add_bos=False, encode_special_tokens=True)
         prompt_tokens = int(input_ids.shape[-1])

@@ -7,7 +7,7 @@ missing model fails start-up, not the first request.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol
 
@@ -72,7 +72,7 @@ class Generator(Protocol):
 
     def stream(
         self, messages: Sequence[Message], params: GenerationParams
-    ) -> AsyncIterator[GenerationEvent]:
+    ) -> AsyncGenerator[GenerationEvent, None]:
         """Yield `TextDelta`s, then exactly one `Finished`. Closing the iterator early
         cancels the generation."""
         ...

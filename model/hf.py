@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,6 +166,7 @@ class HfGenerator:
         self._eos_ids = sorted({i for i in [eos, *ids] if isinstance(i, int)})
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf-generator")
         self._live: set[_Job] = set()
+        self.generated_tokens = 0  # all streams, for status pages (and cancellation tests)
         release_free_memory()  # the GGUF dequantisation leaves ~0.5 GB of freed heap
 
     # --- caller side --------------------------------------------------------------
@@ -189,7 +190,7 @@ class HfGenerator:
 
     async def stream(
         self, messages: Sequence[Message], params: GenerationParams
-    ) -> AsyncIterator[GenerationEvent]:
+    ) -> AsyncGenerator[GenerationEvent, None]:
         input_ids = self._encode(self.render(messages))
         job = _Job(asyncio.get_running_loop(), params, len(input_ids))
         self._live.add(job)
@@ -220,6 +221,7 @@ class HfGenerator:
         try:
             streamer = _DeltaStreamer(self.tokenizer, job)
             completion = self._run_generate(job, input_ids, streamer)
+            self.generated_tokens += len(completion)
             streamer.flush()
         except Exception as exc:  # fails this stream, not the thread
             job.post(exc)

@@ -71,7 +71,7 @@ class ModelWorker:
         deadline = started + self.timeout
         first: float | None = None
         deltas = 0
-        events = aiter(self.generator.stream(messages, params))
+        events = self.generator.stream(messages, params)
         try:
             while True:
                 remaining = deadline - time.perf_counter()
@@ -98,9 +98,7 @@ class ModelWorker:
                 if isinstance(event, Finished):
                     return
         finally:
-            close = getattr(events, "aclose", None)
-            if close is not None:
-                await close()  # stops the backend's generation if we left early
+            await events.aclose()  # stops the backend's generation if we left early
 
     # --- slots and the fair queue -------------------------------------------------------
 

@@ -12,15 +12,22 @@ import pytest
 from tests.http_server import LocalServer, ThreadedServer
 
 
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for dequantized GGUFs for the whole session (it takes ~20 s per model)."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture(autouse=True)
-def twin_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def twin_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_cache: Path) -> Iterator[Path]:
     """No test touches a real state dir or a real config file."""
     home = tmp_path / "twin-home"
     monkeypatch.setenv("TWIN_HOME", str(home))
     monkeypatch.delenv("TWIN_CONFIG", raising=False)
-    for name in list(__import__("os").environ):
+    for name in list(os.environ):
         if name.startswith("TWIN_") and "__" in name:
             monkeypatch.delenv(name)
+    monkeypatch.setenv("TWIN_MODEL__CACHE_DIR", str(model_cache))
     yield home
 
 

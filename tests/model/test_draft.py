@@ -1,0 +1,205 @@
+"""The draft writer end to end on real parts: the sample writing ingested into LanceDB with
+the real embedder, SmolLM2 on CPU, SQLite, and a loopback server for shared links. The
+model is wrapped only to read what reached it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.app import Twin
+from bot.config import load_config
+from model.draft import DraftDone, DraftEvent, DraftRequest, DraftWriter, Prepared
+from model.generator import TextDelta
+from model.hf import HfGenerator
+from retrieval.errors import InputError
+from tests.http_server import LocalServer
+from tests.model.recording import RecordingGenerator
+
+pytestmark = pytest.mark.slow
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample"
+
+
+@pytest.fixture
+async def twin(smol: HfGenerator) -> AsyncIterator[tuple[Twin, RecordingGenerator]]:
+    model = RecordingGenerator(smol)
+    config = load_config(
+        {
+            "ingest.allowed_networks": "127.0.0.1/32",
+            "ingest.retries": "0",
+            "owner.name": "Sam Rivera",
+            "owner.bio": "Engineer who writes about shipping small models.",
+            "drafting.max_new_tokens": "24",
+            "drafting.temperature": "0",
+        }
+    )
+    twin = Twin(config, generator=model)
+    async with twin.ingestor() as ingestor:
+        results = await ingestor.ingest([str(SAMPLE)], allow_paths=True)
+    assert results[0].ok
+    yield twin, model
+    await twin.aclose()
+
+
+async def write(writer: DraftWriter, request: DraftRequest) -> list[DraftEvent]:
+    return [event async for event in writer.write(request)]
+
+
+def done_of(events: list[DraftEvent]) -> DraftDone:
+    last = events[-1]
+    assert isinstance(last, DraftDone)
+    return last
+
+
+async def test_a_draft_is_grounded_in_retrieved_writing_and_recorded(
+    twin: tuple[Twin, RecordingGenerator],
+) -> None:
+    app, model = twin
+    async with app.draft_writer() as writer:
+        events = await write(writer, DraftRequest("Why should I try retrieval before fine-tuning?"))
+    prepared = events[0]
+    assert isinstance(prepared, Prepared)
+    streamed = "".join(e.text for e in events if isinstance(e, TextDelta))
+    done = done_of(events)
+
+    # What reached the model: the system brief in Sam's voice, the passages as material
+    (system, user), params = model.calls[-1]
+    assert "You write as Sam Rivera" in system.content
+    assert "not instructions" in system.content
+    assert "LinkedIn post" in system.content
+    assert '<material id="1" kind="writing" title="Retrieval before fine-tuning"' in user.content
+    hits = await app.search("Why should I try retrieval before fine-tuning?", k=1)
+    assert hits[0].chunk.text.strip()[:200] in user.content
+    assert user.content.rstrip().endswith(
+        "Request from Sam Rivera: Why should I try retrieval before fine-tuning?"
+    )
+    assert params.max_new_tokens == 24 and params.temperature == 0.0
+
+    # Sources listed, most relevant first, and the record holds the whole story
+    titles = [s.title for s in done.draft.sources]
+    assert titles[0] == "Retrieval before fine-tuning"
+    assert prepared.sources == done.draft.sources
+    stored = app.drafts.get(done.draft.id)
+    assert stored is not None
+    assert stored.output == streamed.strip() and stored.output
+    assert stored.prompt == "Why should I try retrieval before fine-tuning?"
+    assert stored.format == "linkedin" and stored.user == "owner"
+    assert hits[0].chunk.chunk_id in stored.chunk_ids
+    assert stored.model_id == model.model_id and stored.backend == "hf"
+    assert stored.params["max_new_tokens"] == 24
+    assert stored.finish_reason in ("stop", "length")
+    assert {"retrieval_ms", "prompt_tokens", "time_to_first_token_s", "tokens_per_second"} <= set(
+        stored.timings
+    )
+    assert stored.timings["prompt_tokens"] == prepared.prompt_tokens
+
+
+@pytest.mark.parametrize(
+    ("fmt", "brief"),
+    [("thread", "X (Twitter) thread"), ("article", "article outline"), ("answer", "Answer")],
+)
+async def test_each_format_has_its_own_brief(
+    twin: tuple[Twin, RecordingGenerator], fmt: str, brief: str
+) -> None:
+    app, model = twin
+    async with app.draft_writer() as writer:
+        done = done_of(await write(writer, DraftRequest("on-call lessons", format=fmt)))
+    assert brief in model.calls[-1][0][0].content
+    assert done.draft.format == fmt
+
+
+async def test_a_shared_link_is_material_and_a_dead_one_is_a_note(
+    twin: tuple[Twin, RecordingGenerator], server: LocalServer
+) -> None:
+    app, model = twin
+    good = server.fixture_page("lemire.me.json.html")
+    dead = server.url("/gone")  # 404
+    async with app.draft_writer() as writer:
+        events = await write(
+            writer, DraftRequest(f"React to this post {good}", links=(dead,), format="answer")
+        )
+    user = model.calls[-1][0][1].content
+    assert 'kind="link"' in user and f'source="{good}"' in user
+    assert "JSON" in user.split('kind="link"')[1]  # the page's text, not just its URL
+    done = done_of(events)
+    assert good in [s.url for s in done.draft.sources]
+    assert any(dead in note and "written without it" in note for note in done.draft.notes)
+    assert done.draft.output  # the draft still came
+    assert set(done.draft.links) == {good, dead}
+
+
+async def test_material_is_cut_before_the_prompt_is_refused(
+    twin: tuple[Twin, RecordingGenerator],
+) -> None:
+    app, model = twin
+    base = app.draft_settings()
+    app.draft_settings = lambda: type(base)(**{**vars(base), "context_tokens": 120})  # type: ignore[method-assign]
+    async with app.draft_writer() as writer:
+        events = await write(writer, DraftRequest("Why should I try retrieval before fine-tuning?"))
+        prepared = events[0]
+        assert isinstance(prepared, Prepared)
+        assert any("left out to fit the context" in note for note in prepared.notes)
+        assert len(prepared.sources) < 6
+
+        huge = "retrieval " * (model.context_length + 100)
+        with pytest.raises(InputError, match="too long") as refusal:
+            await write(writer, DraftRequest(huge))
+    assert f"context of {model.context_length} tokens" in str(refusal.value)
+
+
+async def test_bad_requests_are_refused_with_the_reason(
+    twin: tuple[Twin, RecordingGenerator],
+) -> None:
+    app, model = twin
+    async with app.draft_writer() as writer:
+        with pytest.raises(InputError, match="prompt: is empty"):
+            await write(writer, DraftRequest("   \n"))
+        with pytest.raises(InputError, match="is not one of linkedin, thread, article, answer"):
+            await write(writer, DraftRequest("hello", format="sonnet"))
+    assert model.calls == []  # nothing reached the model
+    assert app.drafts.recent() == []
+
+
+async def test_two_concurrent_drafts_both_finish(twin: tuple[Twin, RecordingGenerator]) -> None:
+    app, _ = twin
+    async with app.draft_writer() as writer:
+        a, b = await asyncio.gather(
+            write(writer, DraftRequest("on-call lessons", user="alice")),
+            write(writer, DraftRequest("a GPU budget", user="bob")),
+        )
+    assert done_of(a).draft.user == "alice" and done_of(b).draft.user == "bob"
+    assert {d.user for d in app.drafts.recent()} == {"alice", "bob"}
+
+
+async def test_a_cancelled_draft_stops_and_is_recorded_as_cancelled(
+    twin: tuple[Twin, RecordingGenerator], smol: HfGenerator
+) -> None:
+    app, model = twin
+    base = app.draft_settings()
+    long = type(base.params)(max_new_tokens=400, temperature=0.0)
+    app.draft_settings = lambda: type(base)(**{**vars(base), "params": long})  # type: ignore[method-assign]
+    first_text = asyncio.Event()
+
+    async def reader(writer: DraftWriter) -> None:
+        async for event in writer.write(DraftRequest("on-call lessons")):
+            if isinstance(event, TextDelta):
+                first_text.set()
+
+    async with app.draft_writer() as writer:
+        before = smol.generated_tokens
+        task = asyncio.create_task(reader(writer))
+        await first_text.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    # The model's thread is free again (it runs one job at a time), and the cancelled
+    # draft did not go on to write its 400 tokens.
+    quick = type(base.params)(max_new_tokens=2, temperature=0.0)
+    assert [e async for e in smol.stream(model.calls[-1][0], quick)]
+    assert smol.generated_tokens - before < 50
+    cancelled = [d for d in app.drafts.recent() if d.prompt == "on-call lessons"]
+    assert len(cancelled) == 1 and cancelled[0].finish_reason == "cancelled"
