@@ -1,0 +1,168 @@
+"""`llm-twin draft` through the real CLI: the default SmolLM2 model on CPU over the ingested
+sample, the `openai` backend against the emulator, and every bad input the issue names."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import cli
+from tests.http_server import ThreadedServer
+from tests.model.openai_emulator import OpenAIEmulator
+
+pytestmark = pytest.mark.slow
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample"
+SHORT = [
+    "--set",
+    "ingest.allowed_networks=127.0.0.1/32",
+    "--set",
+    "ingest.retries=0",
+    "--set",
+    "drafting.max_new_tokens=16",
+    "--set",
+    "drafting.temperature=0",
+    "--set",
+    "owner.name=Sam Rivera",
+]
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, [*SHORT, *args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def ingested() -> None:
+    code, output = run("ingest", str(SAMPLE))
+    assert code == 0, output
+
+
+@pytest.fixture
+def emulator() -> Iterator[OpenAIEmulator]:
+    """The OpenAI-compatible emulator on its own loop and thread (the CLI runs its own)."""
+    loop = asyncio.new_event_loop()
+    server = OpenAIEmulator(models=("sam-twin",))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def test_draft_json_has_text_sources_model_and_timings(ingested: None) -> None:
+    code, output = run("draft", "Why try retrieval before fine-tuning?", "--json")
+    assert code == 0, output
+    result = json.loads(output[output.index("{") :])
+    assert result["text"] and result["format"] == "linkedin"
+    assert result["sources"][0] == {
+        "url": (SAMPLE / "02-retrieval-before-finetuning.md").resolve().as_uri(),
+        "title": "Retrieval before fine-tuning",
+    }
+    assert result["model"]["backend"] == "hf"
+    assert result["model"]["id"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert result["timings"]["completion_tokens"] <= 16
+    assert {"retrieval_ms", "time_to_first_token_s", "tokens_per_second", "total_s"} <= set(
+        result["timings"]
+    )
+
+
+def test_draft_streams_text_then_lists_sources(ingested: None) -> None:
+    code, output = run("draft", "lessons from being on call", "--format", "thread")
+    assert code == 0, output
+    text, _, footer = output.partition("\nSources:\n")
+    assert text.strip()
+    assert "  - What on-call taught me about writing <file://" in footer
+    assert "tokens/s" in footer  # the stats line (stderr, mixed in by the runner)
+
+
+def test_an_unreachable_link_still_gives_a_draft_with_a_note(ingested: None) -> None:
+    dead = f"http://127.0.0.1:{closed_port()}/post"
+    code, output = run("draft", "my take on GPU budgets", "--link", dead, "--json")
+    assert code == 0, output
+    assert f"note: could not read {dead}" in output
+    result = json.loads(output[output.index("{\n") :])
+    assert result["text"] and any("written without it" in n for n in result["notes"])
+
+
+def test_a_shared_link_becomes_a_source(ingested: None, threaded_server: ThreadedServer) -> None:
+    url = threaded_server.fixture_page("lemire.me.json.html")
+    code, output = run("draft", f"React to {url}", "--format", "answer", "--json")
+    assert code == 0, output
+    result = json.loads(output[output.index("{\n") :])
+    assert url in [s["url"] for s in result["sources"]]
+
+
+def test_the_openai_backend_is_chosen_from_config(emulator: OpenAIEmulator) -> None:
+    code, output = run(
+        "--set",
+        "model.backend=openai",
+        "--set",
+        f"model.url={emulator.url}",
+        "draft",
+        "hello there",
+        "--json",
+    )
+    assert code == 0, output
+    result = json.loads(output[output.index("{\n") :])
+    assert result["text"] == "Hello, world."
+    assert result["model"] == {"backend": "openai", "id": "sam-twin", "version": "emulator"}
+    sent = emulator.requests[-1]
+    assert sent["model"] == "sam-twin" and sent["stream"] is True
+    assert "You write as Sam Rivera" in sent["messages"][0]["content"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["draft", "  "], "error: prompt: is empty; say what to write about"),
+        (["draft", "x", "--format", "sonnet"], "Invalid value for '--format'"),
+        (
+            ["--set", "model.backend=exl2", "--set", "model.path=/models/x", "draft", "x"],
+            'needs a CUDA GPU and none is visible; on this machine set model.backend = "hf"',
+        ),
+        (["--set", "model.backend=openai", "draft", "x"], "model.url must be set"),
+        (
+            ["--set", "model.path=/no/such/model.gguf", "draft", "x"],
+            "model.path /no/such/model.gguf does not exist",
+        ),
+        (["--set", "model.backend=llamafile", "draft", "x"], "model.backend must be one of"),
+    ],
+)
+def test_bad_drafting_input_is_one_clear_line(args: list[str], message: str) -> None:
+    code, output = run(*args)
+    assert code == 2, output
+    assert message in output
+    assert "Traceback" not in output
+
+
+def test_a_model_server_that_is_down_is_named_with_the_fix() -> None:
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    code, output = run("--set", "model.backend=openai", "--set", f"model.url={url}", "draft", "x")
+    assert code == 2, output
+    assert f"cannot reach the model server at {url}" in output
+    assert "start it or fix model.url" in output
+
+
+def test_a_prompt_longer_than_the_context_is_refused(ingested: None) -> None:
+    code, output = run("--set", "model.max_seq_len=256", "draft", "retrieval " * 400)
+    assert code == 2, output
+    assert "error: prompt: is too long" in output and "context of 256 tokens" in output
