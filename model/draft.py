@@ -97,7 +97,8 @@ class DraftWriter:
         started = time.perf_counter()
         prompt, fmt = _validate(request)
         notes: list[str] = []
-        links = list(dict.fromkeys([*request.links, *_URL.findall(prompt)]))
+        in_prompt = [url.rstrip(".,;:!?") for url in _URL.findall(prompt)]
+        links = list(dict.fromkeys([*request.links, *in_prompt]))
         if len(links) > self.settings.max_links:
             notes.append(
                 f"only the first {self.settings.max_links} of {len(links)} links were read "

@@ -120,7 +120,7 @@ async def test_a_shared_link_is_material_and_a_dead_one_is_a_note(
     dead = server.url("/gone")  # 404
     async with app.draft_writer() as writer:
         events = await write(
-            writer, DraftRequest(f"React to this post {good}", links=(dead,), format="answer")
+            writer, DraftRequest(f"React to this post: {good}.", links=(dead,), format="answer")
         )
     user = model.calls[-1][0][1].content
     assert 'kind="link"' in user and f'source="{good}"' in user
@@ -203,3 +203,43 @@ async def test_a_cancelled_draft_stops_and_is_recorded_as_cancelled(
     assert smol.generated_tokens - before < 50
     cancelled = [d for d in app.drafts.recent() if d.prompt == "on-call lessons"]
     assert len(cancelled) == 1 and cancelled[0].finish_reason == "cancelled"
+
+
+async def test_filters_read_off_the_prompt_narrow_the_search(
+    twin: tuple[Twin, RecordingGenerator],
+) -> None:
+    app, _ = twin
+    async with app.draft_writer() as writer:
+        narrowed = done_of(await write(writer, DraftRequest("a recap of my LinkedIn posts")))
+        fallback = done_of(await write(writer, DraftRequest("a recap of my GitHub repos")))
+    linkedin = {"Ship the small model first", "SQLite is enough (until it is not)"}
+    assert {s.title for s in narrowed.draft.sources} <= linkedin
+    assert not any("nothing matched" in n for n in narrowed.draft.notes)
+    # nothing on GitHub: searched everything instead, and said so
+    assert "nothing matched platform github; searched all your writing" in fallback.draft.notes
+    assert len(fallback.draft.sources) > 2
+
+
+async def test_expanded_queries_are_searched_and_fused(
+    twin: tuple[Twin, RecordingGenerator],
+) -> None:
+    app, model = twin
+    base = app.draft_settings()
+    app.draft_settings = lambda: type(base)(**{**vars(base), "expand_queries": 2})  # type: ignore[method-assign]
+    async with app.draft_writer() as writer:
+        searched: list[list[str]] = []
+        inner = writer.retrieve
+
+        async def recording(queries, *, k, filters):  # type: ignore[no-untyped-def]
+            searched.append(list(queries))
+            return await inner(queries, k=k, filters=filters)
+
+        writer.retrieve = recording
+        done = done_of(await write(writer, DraftRequest("lessons from on-call nights")))
+    expansion, draft = model.calls[-2], model.calls[-1]
+    assert "search queries" in expansion[0][0].content
+    assert expansion[0][1].content == "lessons from on-call nights"
+    assert "Request from Sam Rivera: lessons from on-call nights" in draft[0][1].content
+    assert searched[0][0] == "lessons from on-call nights"
+    assert 2 <= len(searched[0]) <= 3  # the prompt plus up to two model-written queries
+    assert "expansion_ms" in done.draft.timings

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.fusion import FusedScore, normalize, relative_score_fusion
+from retrieval.fusion import FusedScore, normalize, reciprocal_rank_fusion, relative_score_fusion
 
 
 def test_normalize_min_max() -> None:
@@ -73,3 +73,11 @@ def test_empty_inputs() -> None:
 def test_alpha_out_of_range(alpha: float) -> None:
     with pytest.raises(ValueError, match="alpha"):
         relative_score_fusion([], [], alpha)
+
+
+def test_reciprocal_rank_fusion_rewards_agreement_between_rankings() -> None:
+    fused = reciprocal_rank_fusion([["a", "b", "c"], ["c", "b", "d"], ["b"]])
+    assert fused[0] == "b"  # second, second and first: the most agreed-on
+    assert set(fused) == {"a", "b", "c", "d"}
+    assert fused.index("c") < fused.index("a") < fused.index("d")
+    assert reciprocal_rank_fusion([]) == []
