@@ -118,6 +118,34 @@ class DraftingConfig:
 
 
 @dataclass(frozen=True)
+class ChatConfig:
+    rate_per_minute: int = 20
+    edit_interval: float = 1.0
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    base_url: str = ""
+    allowed_user_ids: tuple[str, ...] = ()
+    webhook_url: str = ""
+    webhook_port: int = 8443
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    base_url: str = ""
+    port: int = 3000
+    allowed_user_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8765
+
+
+@dataclass(frozen=True)
 class Config:
     home: Path = DEFAULT_HOME
     warehouse: WarehouseConfig = field(default_factory=WarehouseConfig)
@@ -129,6 +157,10 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     owner: OwnerConfig = field(default_factory=OwnerConfig)
     drafting: DraftingConfig = field(default_factory=DraftingConfig)
+    chat: ChatConfig = field(default_factory=ChatConfig)
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    slack: SlackConfig = field(default_factory=SlackConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     # Where the values came from, for `llm-twin config`; not a setting itself.
     config_file: Path | None = None
 
@@ -196,6 +228,14 @@ class Config:
         need(self.drafting.context_tokens >= 0, "drafting.context_tokens", "must be 0 or more")
         need(0 <= self.drafting.expand_queries <= 5, "drafting.expand_queries", "must be 0..5")
         need(0 <= self.drafting.max_links <= 10, "drafting.max_links", "must be 0..10")
+        need(self.chat.rate_per_minute >= 1, "chat.rate_per_minute", "must be at least 1")
+        need(self.chat.edit_interval > 0, "chat.edit_interval", "must be positive")
+        for key, port in (
+            ("web.port", self.web.port),
+            ("slack.port", self.slack.port),
+            ("telegram.webhook_port", self.telegram.webhook_port),
+        ):
+            need(0 <= port <= 65535, key, "must be a TCP port (0..65535; 0 picks a free one)")
 
 
 SECTIONS: dict[str, type[Any]] = {

@@ -62,8 +62,10 @@ class DraftRequest:
 
 @dataclass(frozen=True)
 class Prepared:
-    """Material is chosen; generation starts next."""
+    """Material is chosen; generation starts next. The draft is stored under `draft_id`
+    however it ends."""
 
+    draft_id: str
     sources: tuple[SourceRef, ...]
     notes: tuple[str, ...]
     prompt_tokens: int
@@ -134,8 +136,6 @@ class DraftWriter:
         sources = tuple(
             dict.fromkeys(SourceRef(m.url, m.title or m.url) for m in packed.kept if m.url)
         )
-        yield Prepared(sources, tuple(notes), packed.prompt_tokens)
-
         record = DraftRecord(
             prompt=prompt,
             format=fmt,
@@ -151,6 +151,7 @@ class DraftWriter:
             params=dataclasses.asdict(params),
             notes=tuple(notes),
         )
+        yield Prepared(record.id, sources, tuple(notes), packed.prompt_tokens)
         text: list[str] = []
         finished: Finished | None = None
         try:

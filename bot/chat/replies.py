@@ -1,0 +1,80 @@
+"""What the command layer says back, before any adapter renders it.
+
+Adapters turn these into platform messages: `Say` is one message; a draft is one message
+that `DraftUpdate`s edit as text streams in and `DraftFinal` settles (with the sources and
+the feedback buttons). Text is light Markdown (`**bold**`, `- ` lists, links as
+`title <url>`); each adapter converts or strips it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from model.records import SourceRef
+
+FeedbackAction = Literal["up", "down", "regenerate", "edit"]
+FEEDBACK_ACTIONS: tuple[FeedbackAction, ...] = ("up", "down", "regenerate", "edit")
+BUTTON_LABELS: dict[FeedbackAction, str] = {
+    "up": "👍",
+    "down": "👎",
+    "regenerate": "🔁 Regenerate",
+    "edit": "✏️ Edit",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ChatUser:
+    """Who sent a message: `platform` is telegram, slack or web."""
+
+    platform: str
+    id: str
+    name: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DraftUpdate:
+    """The draft so far (the whole text, not a delta: adapters edit one message)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DraftFinal:
+    draft_id: str
+    text: str
+    format: str
+    sources: tuple[SourceRef, ...]
+    notes: tuple[str, ...]
+    finish_reason: str
+
+    @property
+    def footer(self) -> str:
+        lines = []
+        if self.finish_reason == "cancelled":
+            lines.append("(cancelled)")
+        elif self.finish_reason == "timeout":
+            lines.append("(stopped: it took longer than model.timeout)")
+        elif self.finish_reason == "length":
+            lines.append("(stopped at the length limit)")
+        lines += [f"note: {note}" for note in self.notes]
+        if self.sources:
+            lines.append("Sources:")
+            lines += [f"- {s.title} <{s.url}>" for s in self.sources]
+        return "\n".join(lines)
+
+    @property
+    def full_text(self) -> str:
+        return f"{self.text}\n\n{self.footer}".strip() if self.footer else self.text
+
+
+Out = Say | DraftUpdate | DraftFinal
