@@ -5,17 +5,54 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
 from tests.http_server import LocalServer, ThreadedServer
+
+if TYPE_CHECKING:
+    from model.hf import HfGenerator
 
 
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One folder for dequantized GGUFs for the whole session (it takes ~20 s per model)."""
     return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def smol(model_cache: Path) -> Iterator[HfGenerator]:
+    """The real SmolLM2-135M-Instruct GGUF, loaded once per session."""
+    from model.hf import HfGenerator, default_model_source
+
+    generator = HfGenerator(default_model_source(), cache_dir=model_cache)
+    yield generator
+    generator._executor.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(smol: HfGenerator, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer random Llama with SmolLM2's tokenizer, saved as an HF folder."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(smol.tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        eos_token_id=smol.tokenizer.eos_token_id,
+        bos_token_id=smol.tokenizer.bos_token_id,
+    )
+    target = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(target)
+    smol.tokenizer.save_pretrained(target)
+    return target
 
 
 @pytest.fixture(autouse=True)

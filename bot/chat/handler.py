@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from bot.app import Twin
 from bot.chat.commands import HELP, Command, parse
 from bot.chat.replies import ChatUser, DraftFinal, DraftUpdate, FeedbackAction, Out, Say
+from bot.metrics import Metrics
 from model.draft import DraftDone, DraftRequest, DraftWriter, Prepared
 from model.generator import Finished, TextDelta
 from retrieval.errors import InputError, TwinError
@@ -41,7 +42,7 @@ class ChatHandler:
         *,
         allowed: Callable[[ChatUser], bool],
         rate_per_minute: int = 20,
-        on_event: Callable[[str, float], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.twin = twin
         self.writer = writer
@@ -49,7 +50,7 @@ class ChatHandler:
         self.rate_per_minute = rate_per_minute
         self._recent: dict[str, deque[float]] = {}
         self._drafts: dict[str, _InFlight] = {}
-        self._on_event = on_event  # metrics: (command name, seconds)
+        self.metrics = metrics
 
     @property
     def drafts_in_flight(self) -> int:
@@ -75,8 +76,8 @@ class ChatHandler:
             log.exception("command %r from %s failed", command.name, user.key)
             yield Say(f"⚠️ Something went wrong ({type(exc).__name__}); I am still running.")
         finally:
-            if self._on_event is not None:
-                self._on_event(command.name, time.perf_counter() - started)
+            if self.metrics is not None:
+                self.metrics.observe(command.name, time.perf_counter() - started)
 
     async def feedback(
         self, user: ChatUser, draft_id: str, action: FeedbackAction, text: str = ""
@@ -178,6 +179,10 @@ class ChatHandler:
                     yield DraftUpdate(text)
                     continue
                 record = event.draft
+                if self.metrics is not None and "completion_tokens" in record.timings:
+                    self.metrics.draft_finished(
+                        record.timings["completion_tokens"], record.timings["tokens_per_second"]
+                    )
                 yield DraftFinal(
                     record.id,
                     record.output,

@@ -30,6 +30,7 @@ class ChatUser:
     platform: str
     id: str
     name: str = ""
+    team: str = ""  # Slack workspace id
 
     @property
     def key(self) -> str:

@@ -1,0 +1,127 @@
+"""`llm-twin serve`: every configured front end, the model worker and the stores, in one
+asyncio process.
+
+Start-up loads the model first (a missing model stops it here, with the fix), then starts
+the web page (unless disabled; /healthz and /metrics stay up either way), Telegram when
+its token is set, Slack when its tokens are set. SIGTERM or SIGINT: drafts in flight are
+cancelled (each adapter shows "(cancelled)" and the partial draft is recorded), adapters
+stop, stores close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+
+from aiohttp import web
+
+from bot.app import Twin
+from bot.chat.handler import ChatHandler
+from bot.chat.replies import ChatUser
+from bot.config import Config
+from bot.metrics import Metrics
+from bot.web.app import build_web_app
+
+log = logging.getLogger(__name__)
+
+
+def allowlist(config: Config) -> Callable[[ChatUser], bool]:
+    """Web: the token holder (the owner). Telegram: listed user ids. Slack: listed user or
+    team ids. Everyone else is refused."""
+    telegram = set(config.telegram.allowed_user_ids)
+    slack = set(config.slack.allowed_user_ids)
+
+    def allowed(user: ChatUser) -> bool:
+        if user.platform == "web":
+            return True
+        if user.platform == "telegram":
+            return user.id in telegram
+        if user.platform == "slack":
+            return user.id in slack or (bool(user.team) and user.team in slack)
+        return False
+
+    return allowed
+
+
+async def serve(
+    config: Config,
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[dict[str, str]], Awaitable[None] | None] | None = None,
+) -> None:
+    """Run until `stop` is set (or SIGTERM/SIGINT). `on_ready` gets what started where."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # Not available off the main thread (tests run `serve` in one).
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    twin = Twin(config)
+    metrics = Metrics()
+    try:
+        log.info("loading the model (%s backend)", config.model.backend)
+        worker = await twin.model_worker()
+        metrics.watch_worker(worker.queued, lambda: worker.active)
+        async with AsyncExitStack() as stack:
+            writer = await stack.enter_async_context(twin.draft_writer())
+            handler = ChatHandler(
+                twin,
+                writer,
+                allowed=allowlist(config),
+                rate_per_minute=config.chat.rate_per_minute,
+                metrics=metrics,
+            )
+            started = await _start_web(config, handler, twin, metrics, stack)
+            started |= await _start_chat_adapters(config, handler, stack)
+            for name, where in started.items():
+                log.warning("started %s: %s", name, where)
+            if on_ready is not None:
+                maybe = on_ready(started)
+                if maybe is not None:
+                    await maybe
+            await stop.wait()
+            log.warning("shutting down: cancelling %d draft(s) in flight", handler.drafts_in_flight)
+            await handler.cancel_all()
+    finally:
+        await twin.aclose()
+        log.warning("stopped")
+
+
+async def _start_web(
+    config: Config, handler: ChatHandler, twin: Twin, metrics: Metrics, stack: AsyncExitStack
+) -> dict[str, str]:
+    token = secrets.token_urlsafe(24)
+    page = handler if config.web.enabled else None
+    runner = web.AppRunner(build_web_app(page, twin, metrics, token=token), access_log=None)
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    site = web.TCPSite(runner, config.web.host, config.web.port)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    base = f"http://{config.web.host}:{port}"
+    if not config.web.enabled:
+        return {"health": f"{base}/healthz and {base}/metrics"}
+    return {"web page": f"{base}/#token={token}", "health": f"{base}/healthz"}
+
+
+async def _start_chat_adapters(
+    config: Config, handler: ChatHandler, stack: AsyncExitStack
+) -> dict[str, str]:
+    """Telegram and Slack, each when its secrets are in the environment."""
+    started: dict[str, str] = {}
+    from bot.config import secret
+
+    if secret("telegram", "token"):
+        from bot.telegram.adapter import start_telegram
+
+        started["telegram"] = await start_telegram(config, handler, stack)
+    if secret("slack", "bot_token"):
+        from bot.slack.adapter import start_slack
+
+        started["slack"] = await start_slack(config, handler, stack)
+    return started
