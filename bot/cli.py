@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from bot.cli_context import LazyTwin, user_errors
 from bot.cli_draft import draft
+from bot.cli_serve import serve
 from bot.config import SECTIONS, load_config
 from ingest.pipeline import InputResult
 from ingest.warehouse.store import Source
@@ -288,6 +289,7 @@ def show_config(lazy: LazyTwin) -> None:
 
 
 cli.add_command(draft)
+cli.add_command(serve)
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from bot.chat.replies import ChatUser
 from bot.config import Config
 from bot.metrics import Metrics
 from bot.web.app import build_web_app
+from model.generator import Generator
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +54,17 @@ async def serve(
     *,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[dict[str, str]], Awaitable[None] | None] | None = None,
+    generator: Generator | None = None,
 ) -> None:
-    """Run until `stop` is set (or SIGTERM/SIGINT). `on_ready` gets what started where."""
+    """Run until `stop` is set (or SIGTERM/SIGINT). `on_ready` gets what started where;
+    `generator` is an already loaded model to use instead of `[model]`'s."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         # Not available off the main thread (tests run `serve` in one).
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    twin = Twin(config)
+    twin = Twin(config, generator=generator)
     metrics = Metrics()
     try:
         log.info("loading the model (%s backend)", config.model.backend)
@@ -79,13 +82,13 @@ async def serve(
             started = await _start_web(config, handler, twin, metrics, stack)
             started |= await _start_chat_adapters(config, handler, stack)
             for name, where in started.items():
-                log.warning("started %s: %s", name, where)
+                log.info("started %s: %s", name, where)
             if on_ready is not None:
                 maybe = on_ready(started)
                 if maybe is not None:
                     await maybe
             await stop.wait()
-            log.warning("shutting down: cancelling %d draft(s) in flight", handler.drafts_in_flight)
+            log.warning("stopping: cancelling %d draft(s) in flight", handler.drafts_in_flight)
             await handler.cancel_all()
     finally:
         await twin.aclose()

@@ -154,6 +154,7 @@ class DraftWriter:
         yield Prepared(record.id, sources, tuple(notes), packed.prompt_tokens)
         text: list[str] = []
         finished: Finished | None = None
+        ended = "error"
         try:
             async for event in self.worker.stream(request.user, packed.messages, params):
                 if isinstance(event, TextDelta):
@@ -161,6 +162,9 @@ class DraftWriter:
                     yield event
                 else:
                     finished = event
+        except (asyncio.CancelledError, GeneratorExit):
+            ended = "cancelled"
+            raise
         finally:
             # Stored however it ended: a cancelled or failed draft is a record too.
             timings["total_s"] = time.perf_counter() - started
@@ -171,7 +175,7 @@ class DraftWriter:
                     "time_to_first_token_s": finished.time_to_first_token,
                     "tokens_per_second": finished.tokens_per_second,
                 }
-            reason = finished.finish_reason if finished else "cancelled"
+            reason = finished.finish_reason if finished else ended
             record = dataclasses.replace(
                 record, output="".join(text).strip(), finish_reason=reason, timings=timings
             )

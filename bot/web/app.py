@@ -34,7 +34,12 @@ def build_web_app(
     """The page and its API (`handler` None: only /healthz and /metrics)."""
     app = web.Application(client_max_size=1024 * 1024)
     app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/metrics", lambda _: _metrics(metrics))
+
+    async def serve_metrics(_: web.Request) -> web.Response:
+        body = await asyncio.to_thread(metrics.render)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app.router.add_get("/metrics", serve_metrics)
     if handler is None:
         return app
     api = _Api(handler, twin)
@@ -52,11 +57,6 @@ def build_web_app(
 
 async def _healthz(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
-
-
-async def _metrics(metrics: Metrics) -> web.Response:
-    body = await asyncio.to_thread(metrics.render)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def _index(_: web.Request) -> web.Response:
