@@ -28,6 +28,7 @@ from model.generator import GenerationParams, Generator
 from model.records import DraftStore
 from model.worker import ModelWorker
 from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.errors import TwinError
 from retrieval.index import IndexManifest, VectorIndex, open_index
 from retrieval.search import hybrid_search, multi_query_search
 from retrieval.types import SearchFilters, SearchHit
@@ -219,9 +220,15 @@ class Twin:
                 source = normalize_url(url)
                 documents = await self.registry.for_url(source).extract(source, ingestor.fetcher)
                 if self.config.drafting.ingest_links:
-                    result = await ingestor.add_documents(source, documents)
-                    if result.error:
-                        log.warning("could not ingest %s: %s", source, result.error)
+                    # Keeping the page is a bonus: a failure here never costs the draft
+                    # the material it already has.
+                    try:
+                        result = await ingestor.add_documents(source, documents)
+                    except TwinError as exc:
+                        log.warning("could not ingest %s: %s", source, exc)
+                    else:
+                        if result.error:
+                            log.warning("could not ingest %s: %s", source, result.error)
                 return documents
 
             yield DraftWriter(worker, retrieve, read_link, drafts, self.draft_settings())

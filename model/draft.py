@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -109,30 +110,37 @@ class DraftWriter:
             links = links[: self.settings.max_links]
         query = " ".join(_URL.sub(" ", prompt).split())
         timings: dict[str, float] = {}
+        params = self.worker.capped(self.settings.params)
+        pack = functools.partial(
+            pack_material,
+            self.worker.generator,
+            prompt,
+            fmt,
+            owner=self.settings.owner or "the author",
+            bio=self.settings.bio,
+            reserve=params.max_new_tokens,
+            material_tokens=self.settings.context_tokens,
+        )
+        pack([], [])  # a prompt too long on its own is refused before any search
 
         hits, link_material = await asyncio.gather(
             self._search(query, request.user, notes, timings),
             self._read_links(links, notes, timings),
         )
         writing = [
-            Material(h.chunk.text, h.chunk.title, h.chunk.url, "writing", h.chunk.published_at)
+            Material(
+                h.chunk.text,
+                h.chunk.title,
+                h.chunk.url,
+                "writing",
+                h.chunk.published_at,
+                chunk_id=h.chunk.chunk_id,
+            )
             for h in hits
         ]
-        params = self.settings.params
-        packed = pack_material(
-            self.worker.generator,
-            prompt,
-            fmt,
-            link_material,
-            writing,
-            owner=self.settings.owner or "the author",
-            bio=self.settings.bio,
-            reserve=min(params.max_new_tokens, self.worker.max_new_tokens),
-            material_tokens=self.settings.context_tokens,
-        )
+        packed = pack(link_material, writing)
         notes.extend(packed.notes)
-        kept_urls = {m.url for m in packed.kept}
-        chunk_ids = tuple(h.chunk.chunk_id for h in hits if h.chunk.url in kept_urls)
+        chunk_ids = tuple(m.chunk_id for m in packed.kept if m.chunk_id)
         sources = tuple(
             dict.fromkeys(SourceRef(m.url, m.title or m.url) for m in packed.kept if m.url)
         )
@@ -151,11 +159,11 @@ class DraftWriter:
             params=dataclasses.asdict(params),
             notes=tuple(notes),
         )
-        yield Prepared(record.id, sources, tuple(notes), packed.prompt_tokens)
         text: list[str] = []
         finished: Finished | None = None
         ended = "error"
         try:
+            yield Prepared(record.id, sources, tuple(notes), packed.prompt_tokens)
             async for event in self.worker.stream(request.user, packed.messages, params):
                 if isinstance(event, TextDelta):
                     text.append(event.text)
@@ -191,7 +199,10 @@ class DraftWriter:
         queries = [query]
         if self.settings.expand_queries:
             t = time.perf_counter()
-            queries += await self._expand(query, user)
+            try:
+                queries += await self._expand(query, user)
+            except TwinError as exc:  # the draft goes on with the prompt as the one query
+                notes.append(f"query expansion failed ({exc}); searched with the prompt only")
             timings["expansion_ms"] = (time.perf_counter() - t) * 1000
         filters = infer_filters(query) if self.settings.infer_filters else SearchFilters()
         t = time.perf_counter()

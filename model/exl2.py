@@ -86,7 +86,7 @@ class _Job:
 class Exl2Generator:
     backend: ClassVar[str] = "exl2"
     # With flash-attn installed (see `paged`); otherwise jobs run in turn.
-    can_batch: ClassVar[bool] = True
+    can_batch: bool = True
     paged: bool
     batch_size: int
 
@@ -117,6 +117,7 @@ class Exl2Generator:
         attn = importlib.import_module("exllamav2.attn")
         self.paged = bool(getattr(attn, "has_flash_attn_with_paged", False))
         self.batch_size = max_batch_size if self.paged else 1
+        self.can_batch = self.paged
         if not self.paged:
             log.warning("flash-attn >= 2.5.7 not found: exl2 jobs run one at a time")
         cache_cls = getattr(exl, _CACHE_CLASSES[cache])
@@ -189,6 +190,20 @@ class Exl2Generator:
     async def aclose(self) -> None:
         self._closed.set()
         await asyncio.to_thread(self._worker.join, 10)
+        # Whatever was live or still in the inbox ends as cancelled: no stream hangs.
+        for job in [*self._jobs.values(), *self._drain_inbox()]:
+            if not job.done:
+                job.done = True
+                job.post(Finished("cancelled", job.prompt_tokens, 0, 0.0, 0.0))
+        self._jobs.clear()
+
+    def _drain_inbox(self) -> list[_Job]:
+        jobs = []
+        while True:
+            try:
+                jobs.append(self._inbox.get_nowait()[1])
+            except queue.Empty:
+                return jobs
 
     # --- worker thread ----------------------------------------------------------------
 
@@ -215,7 +230,12 @@ class Exl2Generator:
             return
         while True:
             if kind == "submit":
-                self._enqueue(job)
+                try:
+                    self._enqueue(job)
+                except Exception as exc:  # a bad job fails alone; the thread lives on
+                    self._jobs.pop(id(job), None)
+                    job.done = True
+                    job.post(exc)
             elif job.handle is not None and id(job) in self._jobs:
                 self._generator.cancel(job.handle)
                 self._finish(job, "cancelled", new_tokens=0, generate_time=0.0)

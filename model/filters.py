@@ -33,13 +33,17 @@ _MINE = re.compile(
     rf"(?:\s+(?:on|in|to|at)\s+(?P<p3>{_PLATFORM})\b)?)",
     re.IGNORECASE,
 )
-_YEAR = re.compile(r"\b(?P<op>in|from|during|since|after|before)\s+(?P<year>(?:19|20)\d\d)\b", re.I)
+_YEAR = re.compile(
+    r"^\W*(?:\w+\W+){0,4}?(?P<op>in|from|during|since|after|before)\s+(?P<year>(?:19|20)\d\d)\b",
+    re.I,
+)
 _RELATIVE = re.compile(
     r"\b(?:(?P<this>this|last)\s+(?P<unit>year|month|week)"
     r"|(?:in\s+)?(?:the\s+)?(?:last|past)\s+(?P<n>\d{1,3})\s+(?P<units>years|months|weeks|days))\b",
     re.I,
 )
 _DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+_DATE_REACH = 40  # characters after "my posts" / "I wrote" in which a date is read
 
 
 def infer_filters(prompt: str, *, now: datetime | None = None) -> SearchFilters:
@@ -54,7 +58,13 @@ def infer_filters(prompt: str, *, now: datetime | None = None) -> SearchFilters:
             name = match.group(group)
             if name and PLATFORMS[name.lower()] not in platforms:
                 platforms.append(PLATFORMS[name.lower()])
-    after, before = _window(prompt, now)
+    # A date counts only right after the words about the owner's writing: "my posts
+    # from 2023", not "my posts on the 2020 election".
+    after = before = None
+    for match in mine:
+        after, before = _window(prompt[match.end() : match.end() + _DATE_REACH], now)
+        if after or before:
+            break
     return SearchFilters(platforms=tuple(platforms), published_after=after, published_before=before)
 
 

@@ -58,7 +58,7 @@ class Generator(Protocol):
     backend: ClassVar[str]
     # Whether concurrent streams share forward passes (exl2's dynamic generator does, and
     # a remote server does); a backend that cannot runs its streams one at a time.
-    can_batch: ClassVar[bool]
+    can_batch: bool
     # What the drafts record: the model's id (path, hub id or served name) and a version
     # (a content hash, the adapter's name, or what the server reports).
     model_id: str

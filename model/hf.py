@@ -95,14 +95,17 @@ class _Job:
     started: float = field(default_factory=time.perf_counter)
     first_token: float | None = None
     hit_stop_string: bool = False
+    ended: bool = False  # a Finished or an error was posted
 
     def post(self, event: GenerationEvent | BaseException) -> None:
+        if not isinstance(event, TextDelta):
+            self.ended = True
         self.loop.call_soon_threadsafe(self.events.put_nowait, event)
 
 
 class HfGenerator:
     backend: ClassVar[str] = "hf"
-    can_batch: ClassVar[bool] = False
+    can_batch: bool = False
 
     def __init__(
         self,
@@ -211,6 +214,10 @@ class HfGenerator:
         for job in list(self._live):
             job.cancel.set()
         await asyncio.to_thread(self._executor.shutdown, True, cancel_futures=True)
+        # Jobs still queued on the thread were dropped: end their streams too.
+        for job in list(self._live):
+            if not job.ended:
+                job.post(Finished("cancelled", job.prompt_tokens, 0, 0.0, 0.0))
 
     # --- generator thread -----------------------------------------------------------
 

@@ -36,7 +36,7 @@ _FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length"}
 
 class OpenAIGenerator:
     backend: ClassVar[str] = "openai"
-    can_batch: ClassVar[bool] = True
+    can_batch: bool = True
 
     def __init__(
         self,
@@ -98,16 +98,21 @@ class OpenAIGenerator:
             owner = models[chosen].get("owned_by")
             # Only owned_by: `created` is the time of the request on vLLM and llama.cpp.
             version = owner if isinstance(owner, str) and owner else "remote"
+            # vLLM reports the served window; trust it over the configured figure.
+            served = models[chosen].get("max_model_len")
+            if isinstance(served, int) and served > 0:
+                context_length = min(context_length, served)
             return cls(session, base, chosen, version, context_length)
         except BaseException:
             await session.close()
             raise
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
-        """An estimate (no tokenizer here): 3.5 characters a token, plus 4 per message for
-        the chat template's role markers."""
+        """An estimate (no tokenizer here), on the safe side: 3 characters a token (English
+        prose averages ~4; code and other scripts run denser), plus 8 per message for the
+        chat template's role markers."""
         chars = sum(len(m.content) for m in messages)
-        return math.ceil(chars / 3.5) + 4 * len(messages)
+        return math.ceil(chars / 3) + 8 * len(messages)
 
     async def stream(
         self, messages: Sequence[Message], params: GenerationParams

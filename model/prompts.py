@@ -48,7 +48,7 @@ _SYSTEM = (
     "about {name}. Reply with the draft only."
 )
 
-_TAG = re.compile(r"<(/?)\s*material", re.IGNORECASE)
+_TAG = re.compile(r"<(\s*/?\s*)material", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,7 @@ class Material:
     url: str
     kind: Literal["writing", "link"] = "writing"
     published_at: datetime | None = None
+    chunk_id: str = ""  # retrieved passages: the index chunk it came from
 
     def render(self, number: int) -> str:
         attrs = [f'id="{number}"', f'kind="{self.kind}"']
@@ -139,4 +140,6 @@ def split_thread(text: str) -> list[str]:
 
 
 def _attr(value: str) -> str:
-    return value.replace('"', "'").replace("\n", " ")[:200]
+    """An attribute value that cannot end its quote or its tag."""
+    flat = " ".join(value.split())[:200]
+    return flat.replace('"', "'").replace("<", "‹").replace(">", "›")

@@ -10,9 +10,10 @@ cancelling the task that reads it) frees its slot or its place in the queue at o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import replace
 
 from model.generator import (
@@ -37,7 +38,9 @@ class ModelWorker:
         self.generator = generator
         self.timeout = timeout
         self.max_new_tokens = max_new_tokens
-        self.slots = slots if slots > 0 else (8 if generator.can_batch else 1)
+        # A backend that cannot batch runs one job at a time whatever `slots` says: more
+        # slots would only move the queue (and its fairness) into the backend.
+        self.slots = (slots if slots > 0 else 8) if generator.can_batch else 1
         self._active = 0
         self._waiting: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
 
@@ -53,35 +56,44 @@ class ModelWorker:
 
     async def stream(
         self, user: str, messages: Sequence[Message], params: GenerationParams
-    ) -> AsyncIterator[GenerationEvent]:
+    ) -> AsyncGenerator[GenerationEvent, None]:
         """The generator's events for this job, once a slot is free. Ends with one
         `Finished`; its reason is "timeout" when the job outlived `timeout` seconds."""
-        params = replace(params, max_new_tokens=min(params.max_new_tokens, self.max_new_tokens))
+        params = self.capped(params)
         await self._acquire(user)
         try:
-            async for event in self._run(messages, params):
-                yield event
+            # aclosing: leaving this loop early closes the backend's stream at once (and
+            # so stops its generation) before the slot is handed on.
+            async with contextlib.aclosing(self._run(messages, params)) as events:
+                async for event in events:
+                    yield event
         finally:
             self._release()
 
+    def capped(self, params: GenerationParams) -> GenerationParams:
+        """`params` with max_new_tokens held to this worker's cap (what a job really gets)."""
+        return replace(params, max_new_tokens=min(params.max_new_tokens, self.max_new_tokens))
+
     async def _run(
         self, messages: Sequence[Message], params: GenerationParams
-    ) -> AsyncIterator[GenerationEvent]:
+    ) -> AsyncGenerator[GenerationEvent, None]:
         started = time.perf_counter()
-        deadline = started + self.timeout
+        deadline = asyncio.get_running_loop().time() + self.timeout
         first: float | None = None
         deltas = 0
-        events = self.generator.stream(messages, params)
-        try:
+        async with contextlib.aclosing(self.generator.stream(messages, params)) as events:
             while True:
-                remaining = deadline - time.perf_counter()
                 try:
-                    if remaining <= 0:
-                        raise TimeoutError
-                    event = await asyncio.wait_for(anext(events), remaining)
+                    # The deadline guards only the wait for the next event, never a
+                    # `yield`: a timeout must not fire inside the caller's own code.
+                    # (asyncio.timeout, not wait_for, which can lose a cancel on 3.11.)
+                    async with asyncio.timeout_at(deadline):
+                        event = await anext(events)
                 except StopAsyncIteration:
                     return
                 except TimeoutError:
+                    # The backend's stream got the cancellation and stopped generating.
+                    # Text deltas stand in for tokens: the backend sent no count.
                     now = time.perf_counter()
                     yield Finished(
                         "timeout",
@@ -95,10 +107,6 @@ class ModelWorker:
                     deltas += 1
                     first = first or time.perf_counter()
                 yield event
-                if isinstance(event, Finished):
-                    return
-        finally:
-            await events.aclose()  # stops the backend's generation if we left early
 
     # --- slots and the fair queue -------------------------------------------------------
 

@@ -102,7 +102,10 @@ def edit_modal(draft_text: str, private_metadata: str) -> dict[str, Any]:
             {
                 "type": "input",
                 "block_id": EDIT_BLOCK,
-                "label": {"type": "plain_text", "text": "Your version (the next training learns it)"},
+                "label": {
+                    "type": "plain_text",
+                    "text": "Your version (the next training learns it)",
+                },
                 "element": {
                     "type": "plain_text_input",
                     "action_id": EDIT_INPUT,

@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 
 _FENCE_OR_CODE = re.compile(r"```.*?```|`[^`\n]+`", re.S)
-# `title <url>` on one line, after an optional list marker: the footer's and search's links.
+# A list item that is `title <url>` (the footer's sources, search hits): a titled link.
 _TITLED_LINK = re.compile(
-    r"^(?P<lead>[ \t]*(?:[-*•][ \t]+|\d+\.[ \t]+)?)(?P<title>[^<>\n]*?\S)[ \t]+"
-    r"<(?P<url>[a-zA-Z][\w+.-]*:[^\s<>|]+)>",
+    r"^(?P<lead>[ \t]*(?:[-*•]|\d+\.)[ \t]+)(?P<title>[^<>\n\ue000]*?\S)[ \t]+"
+    r"<(?P<url>[a-zA-Z][\w+.-]*:[^\s<>|]+)>[ \t]*$",
     re.M,
 )
 _BARE_LINK = re.compile(r"<(?P<url>[a-zA-Z][\w+.-]*:[^\s<>|]+)>")
@@ -118,3 +118,21 @@ def _safe(text: str, cut: int) -> bool:
         return False
     amp = head.rfind("&")
     return not (amp != -1 and ";" not in head[amp:] and len(head) - amp < 6)
+
+
+_SLACK_LINK = re.compile(r"<(?P<url>(?:https?|mailto|file):[^|>\s]+)(?:\|(?P<label>[^>]*))?>")
+
+
+def from_mrkdwn(text: str) -> str:
+    """What a person typed, from the text Slack sends: links unwrapped (`<url|label>`
+    becomes `label (url)`, or just the url where the label is the url), `&amp;` and
+    friends unescaped. Mentions (`<@U…>`) are left for the caller."""
+
+    def link(m: re.Match[str]) -> str:
+        url, label = m["url"], m["label"]
+        if not label or label in (url, url.split("://", 1)[-1], url.removeprefix("mailto:")):
+            return url
+        return f"{label} ({url})"
+
+    text = _SLACK_LINK.sub(link, text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

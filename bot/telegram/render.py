@@ -118,16 +118,23 @@ class TelegramRenderer:
         """Every reply in `outs`, in order, with a typing indicator meanwhile."""
         draft: _LiveDraft | None = None
         interval = self.edit_interval
-        async with self._typing(chat_id):
-            async for out in outs:
-                if isinstance(out, Say):
-                    await self.say(chat_id, out.text)
-                elif isinstance(out, DraftUpdate):
-                    draft = draft or _LiveDraft()
-                    interval = await self._preview(chat_id, draft, out.text, interval)
-                else:
-                    await self._finish(chat_id, draft, out)
-                    draft, interval = None, self.edit_interval
+        try:
+            async with self._typing(chat_id):
+                async for out in outs:
+                    if isinstance(out, Say):
+                        await self.say(chat_id, out.text)
+                    elif isinstance(out, DraftUpdate):
+                        draft = draft or _LiveDraft()
+                        interval = await self._preview(chat_id, draft, out.text, interval)
+                    else:
+                        await self._finish(chat_id, draft, out)
+                        draft, interval = None, self.edit_interval
+        finally:
+            # If sending failed midway, close the handler's generator now (that stops a
+            # draft in flight) rather than whenever it is garbage-collected.
+            aclose = getattr(outs, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def say(self, chat_id: int, text: str) -> list[int]:
         """`text` as one or more messages; their ids."""

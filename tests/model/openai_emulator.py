@@ -45,6 +45,7 @@ class OpenAIEmulator:
     def __init__(self, models: tuple[str, ...] = ("twin-7b", "base-7b")) -> None:
         self.models = models
         self.api_key: str | None = None  # when set, requests must carry it as a Bearer token
+        self.max_model_len = 0  # when set, /models reports it as vLLM does
         self.script = Script()
         self.requests: list[dict[str, Any]] = []
         self.authorization: list[str | None] = []
@@ -91,7 +92,13 @@ class OpenAIEmulator:
         if (refused := self._refused(request)) is not None:
             return refused
         data = [
-            {"id": m, "object": "model", "created": 1700000000, "owned_by": "emulator"}
+            {
+                "id": m,
+                "object": "model",
+                "created": 1700000000,
+                "owned_by": "emulator",
+                **({"max_model_len": self.max_model_len} if self.max_model_len else {}),
+            }
             for m in self.models
         ]
         return web.json_response({"object": "list", "data": data})

@@ -10,7 +10,7 @@ from model.generator import GenerationEvent, GenerationParams, Generator, Messag
 
 class RecordingGenerator:
     backend: ClassVar[str] = "hf"
-    can_batch: ClassVar[bool] = False
+    can_batch: bool = False
 
     def __init__(self, inner: Generator) -> None:
         self.inner = inner

@@ -15,6 +15,7 @@ from bot.config import load_config
 from model.draft import DraftDone, DraftEvent, DraftRequest, DraftWriter, Prepared
 from model.generator import TextDelta
 from model.hf import HfGenerator
+from model.prompts import draft_messages
 from retrieval.errors import InputError
 from tests.http_server import LocalServer
 from tests.model.recording import RecordingGenerator
@@ -137,13 +138,22 @@ async def test_material_is_cut_before_the_prompt_is_refused(
 ) -> None:
     app, model = twin
     base = app.draft_settings()
-    app.draft_settings = lambda: type(base)(**{**vars(base), "context_tokens": 120})  # type: ignore[method-assign]
+    app.draft_settings = lambda: type(base)(**{**vars(base), "context_tokens": 300})  # type: ignore[method-assign]
     async with app.draft_writer() as writer:
         events = await write(writer, DraftRequest("Why should I try retrieval before fine-tuning?"))
         prepared = events[0]
         assert isinstance(prepared, Prepared)
         assert any("left out to fit the context" in note for note in prepared.notes)
-        assert len(prepared.sources) < 6
+        sent, _ = model.calls[-1]
+        assert 1 <= sent[1].content.count('kind="writing"') < 6  # some passages, not all
+        bare = draft_messages(
+            "Why should I try retrieval before fine-tuning?",
+            "linkedin",
+            [],
+            owner="Sam Rivera",
+            bio="Engineer who writes about shipping small models.",
+        )
+        assert model.count_tokens(sent) <= model.count_tokens(bare) + 300  # the budget
 
         huge = "retrieval " * (model.context_length + 100)
         with pytest.raises(InputError, match="too long") as refusal:

@@ -45,6 +45,12 @@ async def test_greedy_is_deterministic_and_sampling_honours_the_seed(smol: HfGen
     a = await collect(smol, sampled)
     b = await collect(smol, sampled)
     assert a[:-1] == b[:-1]
+    others = [
+        await collect(smol, GenerationParams(max_new_tokens=16, temperature=1.0, seed=seed))
+        for seed in (8, 9)
+    ]
+    # sampling really samples: other seeds (and greedy) give other text
+    assert any(o[:-1] != a[:-1] for o in [*others, first])
 
 
 def test_the_models_chat_template_is_applied(smol: HfGenerator) -> None:

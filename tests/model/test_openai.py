@@ -248,8 +248,17 @@ async def test_a_url_that_is_not_http_is_refused() -> None:
 
 def test_count_tokens_is_an_estimate_from_characters() -> None:
     gen = OpenAIGenerator.__new__(OpenAIGenerator)
-    assert gen.count_tokens([Message("user", "x" * 7)]) == 2 + 4
-    assert gen.count_tokens([Message("system", "x" * 8), Message("user", "")]) == 3 + 8
+    assert gen.count_tokens([Message("user", "x" * 7)]) == 3 + 8
+    assert gen.count_tokens([Message("system", "x" * 9), Message("user", "")]) == 3 + 16
+
+
+async def test_the_servers_own_context_window_wins(emulator: OpenAIEmulator) -> None:
+    emulator.max_model_len = 2048
+    gen = await OpenAIGenerator.connect(emulator.url, "twin-7b", context_length=8192)
+    try:
+        assert gen.context_length == 2048
+    finally:
+        await gen.aclose()
 
 
 # --- cancellation and concurrency ------------------------------------------------------------

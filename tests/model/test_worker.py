@@ -112,3 +112,51 @@ async def test_cancelling_the_reading_task_frees_the_slot(smol: HfGenerator) -> 
     assert worker.active == 0
     await run(worker, "bob", [], max_new_tokens=2)
     assert smol.generated_tokens - before < 100
+
+
+async def test_a_cancel_lands_whenever_it_comes(smol: HfGenerator) -> None:
+    """Cancels at many different moments of a stream (after 1..8 events, a few loop steps
+    apart): every one stops the reader and the backend, and frees the slot."""
+    worker = ModelWorker(smol)
+    essay = [Message("user", "Write a long essay about the history of computing.")]
+    for step in range(1, 9):
+        reached = asyncio.Event()
+
+        async def reader(step: int = step, reached: asyncio.Event = reached) -> None:
+            seen = 0
+            params = GenerationParams(max_new_tokens=300, temperature=0.0)
+            async for _ in worker.stream("alice", essay, params):
+                seen += 1
+                if seen == step:
+                    reached.set()
+
+        before = smol.generated_tokens
+        task = asyncio.create_task(reader())
+        await reached.wait()
+        for _ in range(step % 4):
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert worker.active == 0
+        await run(worker, "bob", [], max_new_tokens=1)  # the backend is free again
+        assert smol.generated_tokens - before < 60, f"cancel after {step} events was lost"
+
+
+async def test_closing_the_stream_closes_the_backend_before_the_slot_moves_on(
+    smol: HfGenerator,
+) -> None:
+    worker = ModelWorker(smol)
+    before = smol.generated_tokens
+    stream = worker.stream("alice", ASK, GenerationParams(max_new_tokens=300, temperature=0.0))
+    async for event in stream:
+        assert isinstance(event, TextDelta)
+        break
+    await stream.aclose()
+    assert worker.active == 0
+    await run(worker, "bob", [], max_new_tokens=1)
+    assert smol.generated_tokens - before < 60
+
+
+def test_a_backend_that_cannot_batch_gets_one_slot(tiny: HfGenerator) -> None:
+    assert ModelWorker(tiny, slots=4).slots == 1
