@@ -1,5 +1,6 @@
-# Two entry points: `make demo` (set up, ingest the bundled sample, search it, draft a post
-# from it on the CPU with the bundled SmolLM2) and
+# Entry points: `make serve` (set up, then run the bot: the local web page, plus Telegram
+# and Slack when their tokens are set), `make demo` (set up, ingest the bundled sample,
+# search it, draft a post from it on the CPU with the bundled SmolLM2) and
 # `make test` (set up with dev tools, then ruff, mypy and pytest). Both create .venv.
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 QUERY ?= should I fine-tune or use retrieval?
 PROMPT ?= why I try retrieval before fine-tuning
 
-.PHONY: demo test lint bench install install-dev clean
+.PHONY: serve demo test lint bench install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,9 @@ $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+
+serve: install
+	$(BIN)/llm-twin serve
 
 demo: install
 	$(BIN)/llm-twin ingest sample/
