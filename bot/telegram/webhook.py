@@ -55,9 +55,16 @@ async def start_webhook(
     runner = web.AppRunner(endpoint, access_log=None)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
-    # All interfaces: Telegram (or the proxy in front) must reach it; the secret guards it.
-    site = web.TCPSite(runner, None, config.telegram.webhook_port)
-    await site.start()
+    # Every IPv4 interface (Telegram's webhooks are IPv4): Telegram, or the TLS proxy in
+    # front, must reach it; the secret token guards it.
+    site = web.TCPSite(runner, "0.0.0.0", config.telegram.webhook_port)
+    try:
+        await site.start()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on telegram.webhook_port {config.telegram.webhook_port} "
+            f"({exc.strerror or exc}); pick a free port"
+        ) from exc
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     await app.bot.set_webhook(url, allowed_updates=list(allowed_updates), secret_token=token)
     return f"webhook at {url} (listening on port {port})"
