@@ -8,6 +8,7 @@ folder is also what exllamav2's converter and the LoRA trainer take as input.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -60,8 +61,20 @@ def dequantize_gguf(location: str, gguf_file: str, target: Path, *, dtype: Any =
     try:
         model.save_pretrained(partial)
         tokenizer.save_pretrained(partial)
+        _top_level_rope_theta(partial / "config.json")
         shutil.rmtree(target, ignore_errors=True)
         partial.rename(target)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return target
+
+
+def _top_level_rope_theta(config_path: Path) -> None:
+    """transformers >= 5 writes rope_theta only under rope_parameters; exllamav2 (the
+    EXL2 converter) reads the top-level key and would silently fall back to 10,000
+    (SmolLM2 uses 100,000). transformers ignores the top-level copy."""
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    rope = config.get("rope_parameters") or {}
+    if "rope_theta" not in config and "rope_theta" in rope:
+        config["rope_theta"] = rope["rope_theta"]
+        config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")

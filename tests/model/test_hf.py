@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -102,7 +103,8 @@ def test_a_gguf_is_dequantized_once_into_the_cache(smol: HfGenerator, model_cach
     folders = [p for p in model_cache.iterdir() if p.name.startswith("SmolLM2-135M-Instruct")]
     assert len(folders) == 1
     assert (folders[0] / "model.safetensors").is_file()
-    assert (folders[0] / "config.json").is_file()
+    config = json.loads((folders[0] / "config.json").read_text())
+    assert config["rope_theta"] == 100000.0  # top level too, where exllamav2 reads it
     assert smol.model_id.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")  # named for its source
 
 
