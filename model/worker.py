@@ -135,6 +135,8 @@ class ModelWorker:
             ticket = tickets.popleft()
             if tickets:  # back of the line: the other users go first
                 self._waiting[user] = tickets
+            if ticket.done():  # cancelled, its task not yet resumed to withdraw it
+                continue
             self._active += 1
             ticket.set_result(None)
 

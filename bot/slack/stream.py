@@ -128,7 +128,7 @@ class Target:
 
     async def update(self, ts: str, message: SlackMessage) -> None:
         await self.client.chat_update(
-            channel=self.channel, ts=ts, text=message.text, blocks=message.blocks
+            channel=self.channel, ts=ts, text=message.text, blocks=message.blocks or None
         )
 
 
