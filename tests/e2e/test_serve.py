@@ -129,3 +129,42 @@ def test_without_the_page_health_and_metrics_stay_up(smol: HfGenerator) -> None:
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(f"{base}/", timeout=10)
         assert info.value.code == 404
+
+
+def test_the_real_process_starts_the_page_and_stops_on_sigterm(smol: HfGenerator) -> None:
+    """`llm-twin serve` as a user runs it: prints the page URL, answers /healthz, and on
+    SIGTERM stops cleanly with exit status 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    del smol  # loaded only so the dequantized model cache exists for the child
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bot", "--set", "web.port=0", "serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert child.stdout is not None
+        lines = []
+        for line in child.stdout:
+            lines.append(line)
+            if line.startswith("ready"):
+                break
+        page = next(line for line in lines if line.startswith("web page: "))
+        base = page.split("web page: ", 1)[1].split("/#token=")[0]
+        with urllib.request.urlopen(f"{base}/healthz", timeout=10) as r:
+            assert json.load(r) == {"status": "ok"}
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=60)
+        assert child.returncode == 0, err
+        assert "stopped" in err and "Traceback" not in err
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
