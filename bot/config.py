@@ -100,6 +100,7 @@ class ModelConfig:
 class OwnerConfig:
     name: str = ""
     bio: str = ""
+    names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,15 @@ class DraftingConfig:
     infer_filters: bool = True
     ingest_links: bool = False
     max_links: int = 3
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    instructions: str = "template"
+    test_fraction: float = 0.1
+    min_answer_words: int = 30
+    max_answer_tokens: int = 512
+    min_documents: int = 5
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     owner: OwnerConfig = field(default_factory=OwnerConfig)
     drafting: DraftingConfig = field(default_factory=DraftingConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     slack: SlackConfig = field(default_factory=SlackConfig)
@@ -171,6 +182,11 @@ class Config:
     @property
     def index_path(self) -> Path:
         return Path(self.index.path) if self.index.path else self.home / "index"
+
+    @property
+    def owner_names(self) -> tuple[str, ...]:
+        """Whose documents are the owner's: owner.names, else owner.name."""
+        return self.owner.names or ((self.owner.name,) if self.owner.name else ())
 
     @property
     def model_cache_dir(self) -> Path:
@@ -228,6 +244,15 @@ class Config:
         need(self.drafting.context_tokens >= 0, "drafting.context_tokens", "must be 0 or more")
         need(0 <= self.drafting.expand_queries <= 5, "drafting.expand_queries", "must be 0..5")
         need(0 <= self.drafting.max_links <= 10, "drafting.max_links", "must be 0..10")
+        need(
+            self.training.instructions in ("template", "model"),
+            "training.instructions",
+            'must be "template" or "model"',
+        )
+        need(0 < self.training.test_fraction < 1, "training.test_fraction", "must be in (0, 1)")
+        need(self.training.min_answer_words >= 1, "training.min_answer_words", "must be >= 1")
+        need(self.training.max_answer_tokens >= 32, "training.max_answer_tokens", "must be >= 32")
+        need(self.training.min_documents >= 2, "training.min_documents", "must be at least 2")
         need(self.chat.rate_per_minute >= 1, "chat.rate_per_minute", "must be at least 1")
         need(self.chat.edit_interval > 0, "chat.edit_interval", "must be positive")
         for key, port in (

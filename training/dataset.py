@@ -1,0 +1,286 @@
+"""The instruction dataset: the owner's own writing as (instruction, answer) pairs.
+
+Every answer is the owner's real text: a whole document, or an extract of a long one cut
+on paragraph boundaries. Only the owner's documents count (`owner.names`, author names and
+handles; "*" takes every author); others are excluded and counted. Instructions come from
+a template built from the title and platform ("Write a LinkedIn post about …"), or from
+the current model asked what request the text answers (falling back to the template when
+its answer is unusable). Exact duplicates and too-short texts are dropped, and the
+train/test split is by *document*, so no extract of a test document is trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import statistics
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingest.document import Document
+from retrieval.errors import InputError
+
+TokenCounter = Callable[[str], int]
+InstructionWriter = Callable[[Document, str], Awaitable[str | None]]
+
+_PLATFORM_ASK = {
+    "linkedin": "Write a LinkedIn post about {topic}.",
+    "x": "Write a post for X about {topic}.",
+    "github": "Write the README section about {topic}.",
+    "medium": 'Write a blog post titled "{title}".',
+    "substack": 'Write a newsletter issue titled "{title}".',
+}
+_DEFAULT_ASK = 'Write an article titled "{title}".'
+
+
+@dataclass(frozen=True)
+class DatasetSettings:
+    owner_names: tuple[str, ...] = ("*",)
+    test_fraction: float = 0.1
+    min_answer_words: int = 30
+    max_answer_tokens: int = 512
+    min_documents: int = 5
+    seed: str = "llm-twin"  # salts the split hash: change it to draw another split
+
+
+@dataclass(frozen=True)
+class Example:
+    document_id: str
+    url: str
+    platform: str
+    title: str
+    instruction: str
+    answer: str
+    part: int = 0  # extract number within its document (0: the whole document)
+    instruction_source: str = "template"  # or "model"
+
+    def messages(self) -> list[dict[str, str]]:
+        return [
+            {"role": "user", "content": self.instruction},
+            {"role": "assistant", "content": self.answer},
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "messages": self.messages()}
+
+
+@dataclass
+class DatasetStats:
+    documents_seen: int = 0
+    documents_used: int = 0
+    excluded: Counter[str] = field(default_factory=Counter)
+    train_examples: int = 0
+    test_examples: int = 0
+    train_documents: int = 0
+    test_documents: int = 0
+    per_platform: dict[str, dict[str, int]] = field(default_factory=dict)
+    answer_tokens: dict[str, float] = field(default_factory=dict)
+    instruction_sources: Counter[str] = field(default_factory=Counter)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["excluded"] = dict(self.excluded)
+        data["instruction_sources"] = dict(self.instruction_sources)
+        return data
+
+
+@dataclass(frozen=True)
+class BuiltDataset:
+    folder: Path
+    train: list[Example]
+    test: list[Example]
+    stats: DatasetStats
+    digest: str  # sha256 of train + test, recorded with every run trained on it
+
+
+def is_owners(author: str, names: Sequence[str]) -> bool:
+    """Whether `author` is one of the owner's names or handles (case, "@" and spacing
+    ignored); "*" accepts everyone."""
+    if "*" in names:
+        return True
+    wanted = {_name_key(n) for n in names if n.strip()}
+    return bool(author.strip()) and _name_key(author) in wanted
+
+
+def template_instruction(document: Document, part: int = 0, parts: int = 1) -> str:
+    title = " ".join(document.title.split()) or _first_words(document.text)
+    topic = title[:1].lower() + title[1:] if title else "this"
+    ask = _PLATFORM_ASK.get(document.platform, _DEFAULT_ASK).format(title=title, topic=topic)
+    if parts > 1:
+        ask = f"{ask} Write part {part} of {parts}."
+    return ask
+
+
+def split_answer(text: str, max_tokens: int, count: TokenCounter) -> list[str]:
+    """The text whole if it fits, else extracts of whole paragraphs under `max_tokens`
+    (a single longer paragraph is cut at sentence ends)."""
+    text = text.strip()
+    if count(text) <= max_tokens:
+        return [text]
+    pieces: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        if count(paragraph) <= max_tokens:
+            pieces.append(paragraph.strip())
+        else:
+            pieces.extend(s.strip() for s in re.split(r"(?<=[.!?])\s+", paragraph))
+    extracts: list[str] = []
+    current = ""
+    for piece in filter(None, pieces):
+        candidate = f"{current}\n\n{piece}" if current else piece
+        if current and count(candidate) > max_tokens:
+            extracts.append(current)
+            current = piece
+        else:
+            current = candidate
+    if current:
+        extracts.append(current)
+    return extracts
+
+
+async def build_examples(
+    documents: Iterable[Document],
+    settings: DatasetSettings,
+    count: TokenCounter,
+    write_instruction: InstructionWriter | None = None,
+) -> tuple[list[Example], list[Example], DatasetStats]:
+    stats = DatasetStats()
+    seen_answers: set[str] = set()
+    train: list[Example] = []
+    test: list[Example] = []
+    for document in documents:
+        stats.documents_seen += 1
+        if not is_owners(document.author, settings.owner_names):
+            stats.excluded["other author" if document.author.strip() else "no author"] += 1
+            continue
+        key = _normalized(document.text)
+        if len(document.text.split()) < settings.min_answer_words:
+            stats.excluded["too short"] += 1
+            continue
+        if key in seen_answers:
+            stats.excluded["duplicate"] += 1
+            continue
+        seen_answers.add(key)
+        extracts = split_answer(document.text, settings.max_answer_tokens, count)
+        extracts = [e for e in extracts if len(e.split()) >= settings.min_answer_words]
+        if not extracts:
+            stats.excluded["too short"] += 1
+            continue
+        examples = []
+        for number, answer in enumerate(extracts, 1):
+            part = number if len(extracts) > 1 else 0
+            instruction, origin = template_instruction(document, number, len(extracts)), "template"
+            if write_instruction is not None and part == 0:
+                written = await write_instruction(document, answer)
+                if written:
+                    instruction, origin = written, "model"
+            stats.instruction_sources[origin] += 1
+            examples.append(
+                Example(
+                    document.id,
+                    document.url,
+                    document.platform,
+                    document.title,
+                    instruction,
+                    answer,
+                    part,
+                    origin,
+                )
+            )
+        stats.documents_used += 1
+        in_test = _in_test(document.id, settings)
+        (test if in_test else train).extend(examples)
+        if in_test:
+            stats.test_documents += 1
+        else:
+            stats.train_documents += 1
+        counts = stats.per_platform.setdefault(document.platform, {"train": 0, "test": 0})
+        counts["test" if in_test else "train"] += len(examples)
+    _check_enough(stats, settings)
+    if not test and len(train) > 1:  # small corpora still get a held-out document
+        last = train[-1].document_id
+        test = [e for e in train if e.document_id == last]
+        train = [e for e in train if e.document_id != last]
+        stats.train_documents -= 1
+        stats.test_documents += 1
+        platform = test[0].platform
+        stats.per_platform[platform]["train"] -= len(test)
+        stats.per_platform[platform]["test"] += len(test)
+    stats.train_examples, stats.test_examples = len(train), len(test)
+    lengths = [count(e.answer) for e in [*train, *test]]
+    stats.answer_tokens = {
+        "min": min(lengths),
+        "median": statistics.median(lengths),
+        "max": max(lengths),
+        "total": sum(lengths),
+    }
+    return train, test, stats
+
+
+def save_dataset(
+    root: Path, train: list[Example], test: list[Example], stats: DatasetStats
+) -> BuiltDataset:
+    """Write train.jsonl, test.jsonl and stats.json into a folder named by their hash
+    (written aside and renamed: a crash leaves no half dataset)."""
+    lines = {
+        "train": "".join(json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in train),
+        "test": "".join(json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in test),
+    }
+    digest = hashlib.sha256((lines["train"] + "\0" + lines["test"]).encode()).hexdigest()
+    folder = root / digest[:16]
+    if not (folder / "stats.json").is_file():
+        partial = root / f".{digest[:16]}.partial"
+        partial.mkdir(parents=True, exist_ok=True)
+        for split, text in lines.items():
+            (partial / f"{split}.jsonl").write_text(text, encoding="utf-8")
+        data = {**stats.to_json(), "sha256": digest}
+        (partial / "stats.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+        partial.rename(folder)
+    latest = root / "LATEST"
+    latest.write_text(folder.name + "\n", encoding="utf-8")
+    return BuiltDataset(folder, train, test, stats, digest)
+
+
+def _check_enough(stats: DatasetStats, settings: DatasetSettings) -> None:
+    owners = ", ".join(settings.owner_names) or "(none)"
+    if stats.documents_seen == 0:
+        raise InputError(
+            "dataset", "the warehouse holds no documents yet; ingest your writing first"
+        )
+    if stats.documents_used == 0 and stats.excluded["other author"] + stats.excluded[
+        "no author"
+    ] == sum(stats.excluded.values()):
+        authors = "other authors" if stats.excluded["other author"] else "no author"
+        raise InputError(
+            "dataset",
+            f"none of the {stats.documents_seen} documents is by owner.names [{owners}] "
+            f"(they have {authors}); set owner.names to your author names and handles, "
+            'or ["*"] if everything ingested is yours',
+        )
+    if stats.documents_used < settings.min_documents:
+        raise InputError(
+            "dataset",
+            f"only {stats.documents_used} usable documents of yours "
+            f"(need at least {settings.min_documents}; excluded: "
+            f"{dict(stats.excluded) or 'none'}); ingest more of your writing",
+        )
+
+
+def _in_test(document_id: str, settings: DatasetSettings) -> bool:
+    digest = hashlib.sha256(f"{settings.seed}:{document_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < settings.test_fraction
+
+
+def _name_key(name: str) -> str:
+    return " ".join(name.strip().lstrip("@").casefold().split())
+
+
+def _normalized(text: str) -> str:
+    return hashlib.sha256(" ".join(text.casefold().split()).encode()).hexdigest()
+
+
+def _first_words(text: str, words: int = 8) -> str:
+    return " ".join(text.split()[:words])
