@@ -18,13 +18,14 @@ import hmac
 import itertools
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
+
+from tests.call_log import CallLog
 
 BOT_TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-test-token"
@@ -59,14 +60,13 @@ class Envelope:
     acked: asyncio.Future[dict[str, Any]]
 
 
-class SlackEmulator:
+class SlackEmulator(CallLog[ApiCall]):
     def __init__(self) -> None:
-        self.calls: list[ApiCall] = []
+        super().__init__()
         self.messages: dict[tuple[str, str], ApiCall] = {}  # (channel, ts) -> latest state
         self.not_in: set[str] = set()  # channels the bot is not a member of
         self._fail: dict[str, float] = {}  # method -> Retry-After for its next call
         self._ts = itertools.count(1)
-        self._changed = asyncio.Condition()
         self._sockets: list[web.WebSocketResponse] = []
         self._connected = asyncio.Event()
         self._envelopes: dict[str, Envelope] = {}
@@ -108,18 +108,6 @@ class SlackEmulator:
 
     def calls_to(self, *methods: str) -> list[ApiCall]:
         return [c for c in self.calls if c.method in methods]
-
-    async def wait_for(self, predicate: Callable[[ApiCall], bool], within: float = 60.0) -> ApiCall:
-        """The first recorded call matching `predicate`, waiting for it if need be."""
-
-        def found() -> ApiCall | None:
-            return next((c for c in self.calls if predicate(c)), None)
-
-        async with asyncio.timeout(within), self._changed:
-            await self._changed.wait_for(lambda: found() is not None)
-        call = found()
-        assert call is not None
-        return call
 
     # --- the Web API ---------------------------------------------------------------------
 

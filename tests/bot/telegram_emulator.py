@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.telegram.markup import MESSAGE_LIMIT, text_size
+from tests.call_log import CallLog
 
 BOT_ID = 100000
 _JSON_FIELDS = {"reply_markup", "link_preview_options", "allowed_updates", "commands", "entities"}
@@ -105,17 +105,16 @@ def visible_text(text: str, parse_mode: str | None) -> str:
     return "".join(parser.text)
 
 
-class TelegramEmulator:
+class TelegramEmulator(CallLog[Call]):
     def __init__(self, token: str = "123456:TEST-emulated-token", username: str = "twin_test_bot"):
         self.token = token
         self.username = username
-        self.calls: list[Call] = []
+        super().__init__()
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._updates: list[dict[str, Any]] = []
         self._update_id = 0
         self._message_ids: dict[int, int] = {}
         self._failures: dict[str, list[_Failure]] = {}
-        self._changed = asyncio.Condition()
         self._closing = False
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -218,18 +217,6 @@ class TelegramEmulator:
             and (chat_id is None or c.params.get("chat_id") == chat_id)
             and (not ok or c.ok)
         ]
-
-    async def wait_for(self, predicate: Callable[[Call], bool], within: float = 60.0) -> Call:
-        """The first recorded call matching `predicate`, waiting for it if need be."""
-
-        def found() -> Call | None:
-            return next((c for c in self.calls if predicate(c)), None)
-
-        async with asyncio.timeout(within), self._changed:
-            await self._changed.wait_for(lambda: found() is not None)
-        call = found()
-        assert call is not None
-        return call
 
     def text_of(self, chat_id: int, message_id: int) -> str:
         return str(self.messages[(chat_id, message_id)]["text"])
