@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -27,6 +27,7 @@ from model.generator import (
     GenerationParams,
     Message,
     TextDelta,
+    ThreadedJob,
     render_transcript,
 )
 from retrieval.errors import ConfigError
@@ -67,20 +68,12 @@ def import_exllamav2() -> Any:
         ) from exc
 
 
-@dataclass
-class _Job:
-    loop: asyncio.AbstractEventLoop
-    events: asyncio.Queue[GenerationEvent | BaseException]
+@dataclass(eq=False)
+class _Job(ThreadedJob):
     input_ids: Any
     params: GenerationParams
     prompt_tokens: int
-    started: float = field(default_factory=time.perf_counter)
-    first_token: float | None = None
     handle: Any = None  # the exllamav2 job, once enqueued
-    done: bool = False
-
-    def post(self, event: GenerationEvent | BaseException) -> None:
-        self.loop.call_soon_threadsafe(self.events.put_nowait, event)
 
 
 class Exl2Generator:
@@ -158,18 +151,13 @@ class Exl2Generator:
                 f"prompt of {prompt_tokens} tokens plus max_new_tokens "
                 f"{params.max_new_tokens} exceeds model.max_seq_len {self.max_seq_len}"
             )
-        job = _Job(asyncio.get_running_loop(), asyncio.Queue(), input_ids, params, prompt_tokens)
+        job = _Job(input_ids, params, prompt_tokens)
         self._inbox.put(("submit", job))
         try:
-            while True:
-                event = await job.events.get()
-                if isinstance(event, BaseException):
-                    raise event
+            async for event in job.relay():
                 yield event
-                if isinstance(event, Finished):
-                    return
         finally:
-            if not job.done:  # the caller stopped listening: stop generating
+            if not job.ended:  # the caller stopped listening: stop generating
                 self._inbox.put(("cancel", job))
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
@@ -192,8 +180,7 @@ class Exl2Generator:
         await asyncio.to_thread(self._worker.join, 10)
         # Whatever was live or still in the inbox ends as cancelled: no stream hangs.
         for job in [*self._jobs.values(), *self._drain_inbox()]:
-            if not job.done:
-                job.done = True
+            if not job.ended:
                 job.post(Finished("cancelled", job.prompt_tokens, 0, 0.0, 0.0))
         self._jobs.clear()
 
@@ -216,7 +203,6 @@ class Exl2Generator:
                 results = self._generator.iterate()
             except Exception as exc:  # a CUDA error fails every live job, not the worker
                 for job in list(self._jobs.values()):
-                    job.done = True
                     job.post(exc)
                 self._jobs.clear()
                 continue
@@ -234,7 +220,6 @@ class Exl2Generator:
                     self._enqueue(job)
                 except Exception as exc:  # a bad job fails alone; the thread lives on
                     self._jobs.pop(id(job), None)
-                    job.done = True
                     job.post(exc)
             elif job.handle is not None and id(job) in self._jobs:
                 self._generator.cancel(job.handle)
@@ -287,7 +272,6 @@ class Exl2Generator:
         self, job: _Job, reason: FinishReason, *, new_tokens: int, generate_time: float
     ) -> None:
         self._jobs.pop(id(job), None)
-        job.done = True
         ttft = (job.first_token or time.perf_counter()) - job.started
         rate = new_tokens / generate_time if generate_time > 0 else 0.0
         job.post(Finished(reason, job.prompt_tokens, new_tokens, ttft, rate))

@@ -7,8 +7,10 @@ missing model fails start-up, not the first request.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol
 
 Role = Literal["system", "user", "assistant"]
@@ -78,6 +80,34 @@ class Generator(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(eq=False, kw_only=True)
+class ThreadedJob:
+    """One stream of a backend whose model runs on its own thread: the thread `post`s
+    events, the caller's event loop `relay`s them. Subclasses add the backend's fields."""
+
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.get_running_loop)
+    events: asyncio.Queue[GenerationEvent | BaseException] = field(default_factory=asyncio.Queue)
+    started: float = field(default_factory=time.perf_counter)
+    first_token: float | None = None
+    ended: bool = False  # a Finished or an error was posted
+
+    def post(self, event: GenerationEvent | BaseException) -> None:
+        """From any thread."""
+        if not isinstance(event, TextDelta):
+            self.ended = True
+        self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+
+    async def relay(self) -> AsyncGenerator[GenerationEvent, None]:
+        """On the caller's loop: the posted events up to the `Finished`; an error raises."""
+        while True:
+            event = await self.events.get()
+            if isinstance(event, BaseException):
+                raise event
+            yield event
+            if isinstance(event, Finished):
+                return
 
 
 def render_transcript(messages: Sequence[Message]) -> str:

@@ -29,6 +29,7 @@ from model.generator import (
     GenerationParams,
     Message,
     TextDelta,
+    ThreadedJob,
     render_transcript,
 )
 from model.gguf import dequantized_folder
@@ -86,21 +87,11 @@ def resolve_model_source(path: str, gguf_file: str = "") -> ModelSource:
 
 
 @dataclass(eq=False)
-class _Job:
-    loop: asyncio.AbstractEventLoop
+class _Job(ThreadedJob):
     params: GenerationParams
     prompt_tokens: int
-    events: asyncio.Queue[GenerationEvent | BaseException] = field(default_factory=asyncio.Queue)
     cancel: threading.Event = field(default_factory=threading.Event)
-    started: float = field(default_factory=time.perf_counter)
-    first_token: float | None = None
     hit_stop_string: bool = False
-    ended: bool = False  # a Finished or an error was posted
-
-    def post(self, event: GenerationEvent | BaseException) -> None:
-        if not isinstance(event, TextDelta):
-            self.ended = True
-        self.loop.call_soon_threadsafe(self.events.put_nowait, event)
 
 
 class HfGenerator:
@@ -195,17 +186,12 @@ class HfGenerator:
         self, messages: Sequence[Message], params: GenerationParams
     ) -> AsyncGenerator[GenerationEvent, None]:
         input_ids = self._encode(self.render(messages))
-        job = _Job(asyncio.get_running_loop(), params, len(input_ids))
+        job = _Job(params, len(input_ids))
         self._live.add(job)
         self._executor.submit(self._generate, job, input_ids)
         try:
-            while True:
-                event = await job.events.get()
-                if isinstance(event, BaseException):
-                    raise event
+            async for event in job.relay():
                 yield event
-                if isinstance(event, Finished):
-                    return
         finally:
             job.cancel.set()  # stops the forward passes if the caller left early
             self._live.discard(job)
