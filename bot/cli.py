@@ -232,8 +232,7 @@ def search(
             click.echo("no matches")
             return
         for rank, hit in enumerate(hits, 1):
-            snippet = " ".join(hit.chunk.text.split())
-            snippet = snippet if len(snippet) <= 240 else snippet[:239] + "…"
+            snippet = hit.snippet(240)
             click.echo(
                 f"{rank}. [{hit.score:.3f}] {hit.chunk.title or '(untitled)'} "
                 f"({hit.chunk.platform})\n   {hit.chunk.url}\n   {snippet}"

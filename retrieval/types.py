@@ -52,3 +52,8 @@ class SearchHit:
     score: float
     bm25_score: float | None = None
     vector_score: float | None = None
+
+    def snippet(self, limit: int) -> str:
+        """The passage on one line, cut to `limit` characters with an ellipsis."""
+        text = " ".join(self.chunk.text.split())
+        return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 
 from bot.app import Twin
@@ -56,7 +56,7 @@ class ChatHandler:
     def drafts_in_flight(self) -> int:
         return len(self._drafts)
 
-    async def handle(self, user: ChatUser, message: str) -> AsyncIterator[Out]:
+    async def handle(self, user: ChatUser, message: str) -> AsyncGenerator[Out, None]:
         """Everything said back to `message`, in order."""
         started = time.perf_counter()
         command = parse(message)
@@ -81,7 +81,7 @@ class ChatHandler:
 
     async def feedback(
         self, user: ChatUser, draft_id: str, action: FeedbackAction, text: str = ""
-    ) -> AsyncIterator[Out]:
+    ) -> AsyncGenerator[Out, None]:
         """👍 / 👎 / regenerate / an edited version, stored against the draft."""
         if not self.allowed(user):
             yield Say(REFUSAL)
@@ -238,9 +238,8 @@ class ChatHandler:
             return "No matches."
         lines = []
         for rank, hit in enumerate(hits, 1):
-            snippet = " ".join(hit.chunk.text.split())
-            snippet = snippet if len(snippet) <= 200 else snippet[:199] + "…"
-            lines.append(f"{rank}. {hit.chunk.title or '(untitled)'} <{hit.chunk.url}>\n{snippet}")
+            title = hit.chunk.title or "(untitled)"
+            lines.append(f"{rank}. {title} <{hit.chunk.url}>\n{hit.snippet(200)}")
         return "\n\n".join(lines)
 
     async def _sources(self) -> str:

@@ -8,10 +8,11 @@ token (they reveal nothing but counts) and stay up even with the page disabled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from importlib import resources
 from typing import Any
 
@@ -142,7 +143,7 @@ class _Api:
         return await _stream(request, self.handler.handle(OWNER, f"ingest {urls}"))
 
 
-async def _one(out: Out) -> AsyncIterator[Out]:
+async def _one(out: Out) -> AsyncGenerator[Out, None]:
     yield out
 
 
@@ -158,22 +159,19 @@ async def _json(request: web.Request) -> dict[str, Any]:
     return body
 
 
-async def _stream(request: web.Request, events: AsyncIterator[Out]) -> web.StreamResponse:
+async def _stream(request: web.Request, events: AsyncGenerator[Out, None]) -> web.StreamResponse:
     """Server-sent events, one JSON object each; closing the page stops the draft."""
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
     await response.prepare(request)
-    try:
-        async for out in events:
-            await response.write(f"data: {json.dumps(_event(out))}\n\n".encode())
-        await response.write(b'data: {"type": "end"}\n\n')
-    except ConnectionResetError:
-        log.info("the web page went away mid-stream")
-    finally:
-        close = getattr(events, "aclose", None)
-        if close is not None:
-            await close()
+    async with contextlib.aclosing(events):
+        try:
+            async for out in events:
+                await response.write(f"data: {json.dumps(_event(out))}\n\n".encode())
+            await response.write(b'data: {"type": "end"}\n\n')
+        except ConnectionResetError:
+            log.info("the web page went away mid-stream")
     return response
 
 
