@@ -47,6 +47,17 @@ async def test_the_api_needs_the_token_and_streams_drafts(
                 assert r.status == 401
             async with http.post("/api/message", data=b"[1", headers=auth) as r:
                 assert r.status == 400 and "JSON object" in (await r.json())["error"]
+            async with http.post("/api/sources", json={"url": " "}, headers=auth) as r:
+                said = [e async for e in events(r)]
+            assert said[0]["text"].startswith("⚠️ ingest: give one or more links")
+            async with http.post("/api/collect", json={}, headers=auth) as r:
+                said = [e async for e in events(r)]
+            assert said[0]["text"] == "No web sources to collect from yet."
+            async with http.delete("/api/sources", json={"url": page}, headers=auth) as r:
+                said = [e async for e in events(r)]
+            assert "not a known source" in said[0]["text"]
+            async with http.post("/api/cancel", json={}, headers=auth) as r:
+                assert await r.json() == {"cancelled": False}
 
             async with http.post("/api/sources", json={"url": page}, headers=auth) as r:
                 said = [e async for e in events(r)]
@@ -168,3 +179,16 @@ def test_the_real_process_starts_the_page_and_stops_on_sigterm(smol: HfGenerator
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_serve_with_a_missing_model_fails_at_start_with_the_fix() -> None:
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+
+    result = CliRunner().invoke(
+        cli, ["--set", "model.path=/no/such/model.gguf", "serve", "--port", "0"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "error: model.path /no/such/model.gguf does not exist" in result.output
+    assert "web page:" not in result.output  # nothing started
