@@ -26,6 +26,7 @@ DEFAULT_HOME = Path(".twin")
 ENV_PREFIX = "TWIN_"
 MODEL_BACKENDS = ("hf", "exl2", "openai")
 EXL2_CACHES = ("fp16", "q8", "q6", "q4")
+PROMOTE_METRICS = ("perplexity", "style")
 _SECRET_KEY = re.compile(r"(^|_)(token|secret|password|passwd|api_key|apikey)$")
 
 
@@ -125,6 +126,32 @@ class TrainingConfig:
     min_answer_words: int = 30
     max_answer_tokens: int = 512
     min_documents: int = 5
+    base_model: str = ""
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    epochs: float = 3.0
+    max_steps: int = 0
+    batch_size: int = 4
+    grad_accum: int = 4
+    learning_rate: float = 2e-4
+    max_seq_len: int = 1024
+    gradient_checkpointing: bool = True
+    qlora: bool = False
+    save_steps: int = 50
+    threads: int = 0
+    dpo_beta: float = 0.1
+    dpo_learning_rate: float = 5e-6
+    dpo_epochs: float = 1.0
+    min_preference_pairs: int = 8
+    synthetic_pairs: int = 32
+    eval_drafts: int = 8
+    eval_samples: int = 3
+    eval_max_new_tokens: int = 200
+    promote_metric: str = "perplexity"
+    quantize_bits: float = 4.0
+    quantize_head_bits: int = 6
 
 
 @dataclass(frozen=True)
@@ -253,6 +280,26 @@ class Config:
         need(self.training.min_answer_words >= 1, "training.min_answer_words", "must be >= 1")
         need(self.training.max_answer_tokens >= 32, "training.max_answer_tokens", "must be >= 32")
         need(self.training.min_documents >= 2, "training.min_documents", "must be at least 2")
+        t = self.training
+        need(t.lora_rank >= 1, "training.lora_rank", "must be at least 1")
+        need(t.lora_alpha >= 1, "training.lora_alpha", "must be at least 1")
+        need(0 <= t.lora_dropout < 1, "training.lora_dropout", "must be in [0, 1)")
+        need(t.epochs > 0, "training.epochs", "must be positive")
+        need(t.max_steps >= 0, "training.max_steps", "must be 0 (use epochs) or more")
+        need(t.batch_size >= 1, "training.batch_size", "must be at least 1")
+        need(t.grad_accum >= 1, "training.grad_accum", "must be at least 1")
+        need(0 < t.learning_rate < 1, "training.learning_rate", "must be in (0, 1)")
+        need(t.max_seq_len >= 64, "training.max_seq_len", "must be at least 64")
+        need(t.save_steps >= 1, "training.save_steps", "must be at least 1")
+        need(t.dpo_beta > 0, "training.dpo_beta", "must be positive")
+        need(t.eval_drafts >= 0, "training.eval_drafts", "must be 0 or more")
+        need(
+            t.promote_metric in PROMOTE_METRICS,
+            "training.promote_metric",
+            f"must be one of {', '.join(PROMOTE_METRICS)}",
+        )
+        need(2.0 <= t.quantize_bits <= 8.0, "training.quantize_bits", "must be 2.0..8.0")
+        need(t.quantize_head_bits in (6, 8), "training.quantize_head_bits", "must be 6 or 8")
         need(self.chat.rate_per_minute >= 1, "chat.rate_per_minute", "must be at least 1")
         need(self.chat.edit_interval > 0, "chat.edit_interval", "must be positive")
         for key, port in (
