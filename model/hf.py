@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from model.adapter_card import AdapterCard
 from model.generator import (
     Finished,
     FinishReason,
@@ -147,7 +148,7 @@ class HfGenerator:
                 f"{str(exc).splitlines()[0] if str(exc) else ''}{hint}"
             ) from exc
         if adapter is not None:
-            model = _with_adapter(model, adapter)
+            model = _with_adapter(model, adapter, str(source))
         self.model: Any = model
         self.model.to(device).eval()
         self.device = device
@@ -326,11 +327,14 @@ class _DeltaStreamer:
         self._job.post(TextDelta(delta))
 
 
-def _with_adapter(model: Any, adapter: Path) -> Any:
+def _with_adapter(model: Any, adapter: Path, model_name: str) -> Any:
     if not (adapter / "adapter_config.json").is_file():
         raise ConfigError(
             f"model.adapter {adapter} is not a PEFT LoRA adapter folder (no adapter_config.json)"
         )
+    card = AdapterCard.load(adapter)
+    if card is not None:
+        card.check(adapter, model.config, model_name)
     try:
         from peft import PeftModel
     except ImportError as exc:  # pragma: no cover - a declared dependency

@@ -43,3 +43,7 @@ class StorageError(TwinError):
 
 class GenerationError(TwinError):
     """The model failed mid-generation (a server dropped the stream, a device error)."""
+
+
+class TrainingError(TwinError):
+    """Fine-tuning stopped: out of memory, a diverged loss, an interrupted run."""

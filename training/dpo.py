@@ -1,0 +1,91 @@
+"""DPO, the optional second stage: the SFT adapter nudged towards what the owner chose.
+
+Training goes on from the SFT adapter (the policy) while a frozen copy of it is the
+reference, so DPO moves the twin relative to what SFT taught it, not back to the base.
+Pairs come from training/preferences.py in TRL's conversational format.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from training.lora import (
+    CardInfo,
+    ProgressCallback,
+    StageResult,
+    TrainSettings,
+    last_checkpoint,
+    load_base,
+    load_tokenizer,
+    make_card,
+    out_of_memory_explained,
+    peak_memory,
+    progress_callback,
+    quiet_libraries,
+    resolve_device,
+    save_adapter,
+    set_threads,
+    trainer_args,
+    without_printer,
+)
+
+ADAPTER = "adapter-dpo"
+
+
+def train_dpo(
+    base: str,
+    sft_adapter: Path,
+    pairs: Any,
+    run_dir: Path,
+    settings: TrainSettings,
+    info: CardInfo,
+    progress: ProgressCallback | None = None,
+) -> StageResult:
+    """`pairs`: a `datasets.Dataset` of prompt/chosen/rejected message lists. The adapter
+    lands in run_dir/adapter-dpo; checkpoints under run_dir/dpo (resumed from)."""
+    from peft import PeftModel
+    from trl import DPOConfig, DPOTrainer
+
+    quiet_libraries()
+    device = resolve_device(settings)
+    set_threads(settings)
+    tokenizer = load_tokenizer(base)
+    model = PeftModel.from_pretrained(
+        load_base(base, settings, device), str(sft_adapter), is_trainable=True
+    )
+    output = run_dir / "dpo"
+    resume = last_checkpoint(output)
+    report = progress_callback("dpo", progress)
+    config = DPOConfig(
+        **trainer_args(settings, device, output),
+        num_train_epochs=settings.dpo_epochs,
+        learning_rate=settings.dpo_learning_rate,
+        beta=settings.dpo_beta,
+    )
+    trainer = without_printer(
+        DPOTrainer(
+            model=model,
+            args=config,
+            train_dataset=pairs,
+            processing_class=tokenizer,
+            callbacks=[report],
+        )
+    )
+    started = time.perf_counter()
+    with out_of_memory_explained(settings, "DPO"):
+        trainer.train(resume_from_checkpoint=resume)
+    seconds = time.perf_counter() - started
+    card = make_card(info, trainer.model, settings, "dpo")
+    adapter = save_adapter(trainer.model, tokenizer, run_dir / ADAPTER, card)
+    return StageResult(
+        stage="dpo",
+        adapter_dir=adapter,
+        steps=trainer.state.global_step,
+        losses=tuple(report.losses),
+        tokens=report.tokens - report.first_tokens,
+        seconds=seconds,
+        peak_memory_bytes=peak_memory(device),
+        resumed_from=resume,
+    )

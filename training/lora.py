@@ -1,0 +1,375 @@
+"""What LoRA SFT and DPO share: settings, the base model, progress, adapters on disk.
+
+Both stages run TRL's trainers over a peft LoRA on the base model's own chat template.
+Checkpoints go under the run folder every `save_steps`, and a stage that finds one there
+resumes from it. The finished adapter is written aside and renamed into place with its
+card (model/adapter_card.py), so a crash never leaves an adapter that looks complete.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from model.adapter_card import AdapterCard, base_fingerprint
+from retrieval.errors import ConfigError, TrainingError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    epochs: float = 3.0
+    max_steps: int = 0  # > 0 overrides epochs
+    batch_size: int = 4
+    grad_accum: int = 4
+    learning_rate: float = 2e-4
+    max_seq_len: int = 1024
+    gradient_checkpointing: bool = True
+    qlora: bool = False
+    save_steps: int = 50
+    threads: int = 0
+    seed: int = 0
+    device: str = "auto"  # "cpu", "cuda" or "auto" (cuda when visible)
+    dpo_beta: float = 0.1
+    dpo_learning_rate: float = 5e-6
+    dpo_epochs: float = 1.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "target_modules": list(self.target_modules)}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of a stage: what the bot shows in chat and the CLI as a bar."""
+
+    stage: str
+    step: int
+    total: int
+    loss: float | None
+    tokens_per_s: float
+    eta_s: float
+
+    def line(self) -> str:
+        loss = f", loss {self.loss:.3f}" if self.loss is not None else ""
+        eta = f", {_duration(self.eta_s)} left" if self.step < self.total else ""
+        return f"{self.stage}: step {self.step}/{self.total}{loss}{eta}"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class StageResult:
+    stage: str
+    adapter_dir: Path
+    steps: int
+    losses: tuple[float, ...]
+    tokens: int
+    seconds: float
+    peak_memory_bytes: int
+    resumed_from: str | None = None
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "adapter_dir": str(self.adapter_dir),
+            "steps": self.steps,
+            "first_loss": self.losses[0] if self.losses else None,
+            "last_loss": self.losses[-1] if self.losses else None,
+            "tokens": self.tokens,
+            "seconds": round(self.seconds, 2),
+            "tokens_per_s": round(self.tokens_per_s, 1),
+            "peak_memory_bytes": self.peak_memory_bytes,
+            "resumed_from": self.resumed_from,
+        }
+
+
+@dataclass(frozen=True)
+class CardInfo:
+    """What the adapter card records about the run besides the settings."""
+
+    run_id: str
+    base_model: str
+    dataset_hash: str
+
+
+def quiet_libraries() -> None:
+    """Our own progress replaces the libraries' bars and log dicts on stdout."""
+    from datasets.utils.logging import disable_progress_bar
+    from transformers.utils import logging as hf_logging
+
+    disable_progress_bar()
+    hf_logging.disable_progress_bar()
+
+
+def without_printer(trainer: Any) -> Any:
+    """The trainer minus the callback that prints every log dict (with tqdm off)."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    return trainer
+
+
+def resolve_device(settings: TrainSettings) -> str:
+    import torch
+
+    if settings.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if settings.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"training on {settings.device} but no CUDA GPU is visible")
+    return settings.device
+
+
+def set_threads(settings: TrainSettings) -> None:
+    """Leave a core to a bot on the same machine unless told otherwise."""
+    import torch
+
+    torch.set_num_threads(settings.threads or max(1, (os.cpu_count() or 2) - 1))
+
+
+def load_tokenizer(base: str) -> Any:
+    """The base model's tokenizer; it must have a chat template (it shapes every example)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base)
+    except Exception as exc:
+        raise ConfigError(
+            f"cannot load the base model {base}: {type(exc).__name__}: {_first_line(exc)}; set "
+            "training.base_model to a local HF folder, a .gguf file or a cached hub id"
+        ) from exc
+    if not getattr(tokenizer, "chat_template", None):
+        raise ConfigError(
+            f"the base model {base} has no chat template, so instructions and answers cannot "
+            "be laid out the way it will be prompted; use an instruct/chat model"
+        )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base(base: str, settings: TrainSettings, device: str) -> Any:
+    """The base weights: float32 on CPU, bfloat16 on CUDA, 4-bit with `qlora` (CUDA only)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": torch.float32}
+    if device.startswith("cuda"):
+        kwargs["dtype"] = torch.bfloat16
+    if settings.qlora:
+        if not device.startswith("cuda"):
+            raise ConfigError(
+                "training.qlora loads the base in 4 bits with bitsandbytes, which needs CUDA; "
+                "set training.qlora = false to train on CPU"
+            )
+        try:
+            from transformers import BitsAndBytesConfig
+        except ImportError as exc:  # pragma: no cover - CUDA machines only
+            raise ConfigError("training.qlora needs pip install 'llm-twin[qlora]'") from exc
+        kwargs["quantization_config"] = BitsAndBytesConfig(  # type: ignore[no-untyped-call]
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_compute_dtype=torch.bfloat16,
+            bnb_4bit_use_double_quant=True,
+        )
+        kwargs["device_map"] = {"": device}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+    except Exception as exc:
+        raise ConfigError(
+            f"cannot load the base model {base}: {type(exc).__name__}: {_first_line(exc)}"
+        ) from exc
+    if settings.qlora:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(  # type: ignore[no-untyped-call]
+            model, use_gradient_checkpointing=settings.gradient_checkpointing
+        )
+    return model
+
+
+def lora_config(settings: TrainSettings) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=settings.lora_rank,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout,
+        target_modules=list(settings.target_modules) or "all-linear",
+        task_type="CAUSAL_LM",
+    )
+
+
+def trainer_args(settings: TrainSettings, device: str, output_dir: Path) -> dict[str, Any]:
+    """The TrainingArguments both stages share."""
+    cuda = device.startswith("cuda")
+    return {
+        "output_dir": str(output_dir),
+        "per_device_train_batch_size": settings.batch_size,
+        "gradient_accumulation_steps": settings.grad_accum,
+        "max_steps": settings.max_steps if settings.max_steps > 0 else -1,
+        "logging_steps": 1,
+        "save_strategy": "steps",
+        "save_steps": settings.save_steps,
+        "save_total_limit": 2,
+        "report_to": [],
+        "disable_tqdm": True,
+        "seed": settings.seed,
+        "use_cpu": not cuda,
+        "bf16": cuda,
+        "gradient_checkpointing": settings.gradient_checkpointing,
+        "gradient_checkpointing_kwargs": {"use_reentrant": False},
+        "lr_scheduler_type": "cosine",
+        "warmup_steps": 0.03,  # below 1: a share of the steps
+        "max_length": settings.max_seq_len,
+        "dataloader_num_workers": 0,
+    }
+
+
+def last_checkpoint(output_dir: Path) -> str | None:
+    if not output_dir.is_dir():
+        return None
+    from transformers.trainer_utils import get_last_checkpoint
+
+    found: str | None = get_last_checkpoint(str(output_dir))  # type: ignore[no-untyped-call]
+    return found
+
+
+def progress_callback(stage: str, report: ProgressCallback | None) -> Any:
+    """A transformers TrainerCallback turning the trainer's logs into `Progress`."""
+    from transformers import TrainerCallback
+
+    class _Report(TrainerCallback):
+        def __init__(self) -> None:
+            self.started = time.perf_counter()
+            self.first_step = 0
+            self.losses: list[float] = []
+            self.tokens = 0
+            self.first_tokens = 0
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.started = time.perf_counter()
+            self.first_step = state.global_step
+            self.first_tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            logs = logs or {}
+            if "loss" not in logs:
+                return
+            loss = float(logs["loss"])
+            self.losses.append(loss)
+            if "num_tokens" in logs:
+                self.tokens = int(float(logs["num_tokens"]))
+            elapsed = time.perf_counter() - self.started
+            done = state.global_step - self.first_step
+            total = state.max_steps
+            per_step = elapsed / done if done else 0.0
+            tokens = self.tokens - self.first_tokens
+            if report is not None:
+                report(
+                    Progress(
+                        stage,
+                        state.global_step,
+                        total,
+                        loss,
+                        tokens / elapsed if elapsed > 0 else 0.0,
+                        per_step * (total - state.global_step),
+                    )
+                )
+
+    return _Report()
+
+
+@contextmanager
+def out_of_memory_explained(settings: TrainSettings, stage: str) -> Iterator[None]:
+    """Turn an out-of-memory crash into the three things that fix it."""
+    try:
+        yield
+    except (RuntimeError, MemoryError) as exc:
+        text = str(exc).lower()
+        if isinstance(exc, MemoryError) or "out of memory" in text or "can't allocate" in text:
+            raise TrainingError(
+                f"out of memory during {stage} at training.batch_size={settings.batch_size}, "
+                f"training.max_seq_len={settings.max_seq_len}: lower batch_size (raise "
+                "grad_accum to keep the same step), lower max_seq_len, or set "
+                "training.qlora = true on a CUDA machine"
+            ) from exc
+        raise
+
+
+def save_adapter(model: Any, tokenizer: Any, target: Path, card: AdapterCard) -> Path:
+    """The trained adapter (only the "default" one) with its card, complete or absent."""
+    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(str(partial), selected_adapters=["default"])
+    tokenizer.save_pretrained(str(partial))
+    card.save(partial)
+    if target.exists():
+        shutil.rmtree(target)
+    partial.rename(target)
+    return target
+
+
+def make_card(info: CardInfo, model: Any, settings: TrainSettings, stage: str) -> AdapterCard:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return AdapterCard(
+        run_id=info.run_id,
+        base_model=info.base_model,
+        base_fingerprint=base_fingerprint(base.config),
+        dataset_hash=info.dataset_hash,
+        training=settings.to_json(),
+        stage=stage,
+    )
+
+
+def peak_memory(device: str) -> int:
+    """Peak bytes: VRAM on CUDA, this process's max RSS on CPU."""
+    if device.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.max_memory_allocated())
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def release(*objects: Any) -> None:
+    del objects
+    gc.collect()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else ""
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"

@@ -1,0 +1,123 @@
+"""Supervised fine-tuning: LoRA on the owner's (instruction, answer) pairs with TRL.
+
+Each example is laid out with the base model's chat template as a prompt (the
+instruction) and a completion (the owner's text), and the loss counts the completion
+only: the model learns to write like the owner, not to echo requests.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from retrieval.errors import InputError
+from training.lora import (
+    CardInfo,
+    ProgressCallback,
+    StageResult,
+    TrainSettings,
+    last_checkpoint,
+    load_base,
+    load_tokenizer,
+    lora_config,
+    make_card,
+    out_of_memory_explained,
+    peak_memory,
+    progress_callback,
+    quiet_libraries,
+    resolve_device,
+    save_adapter,
+    set_threads,
+    trainer_args,
+    without_printer,
+)
+
+ADAPTER = "adapter"
+
+
+def load_sft_rows(dataset_folder: Path, split: str = "train") -> list[dict[str, Any]]:
+    """`split`.jsonl as TRL's conversational prompt/completion rows."""
+    path = dataset_folder / f"{split}.jsonl"
+    if not path.is_file():
+        raise InputError(
+            str(dataset_folder), f"no {split}.jsonl here; run `llm-twin dataset build` first"
+        )
+    rows = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                example = json.loads(line)
+                instruction, answer = example["instruction"], example["answer"]
+            except (ValueError, KeyError) as exc:
+                raise InputError(
+                    f"{path}:{number}", f"not an example line ({exc}); rebuild the dataset"
+                ) from exc
+            rows.append(
+                {
+                    "prompt": [{"role": "user", "content": instruction}],
+                    "completion": [{"role": "assistant", "content": answer}],
+                }
+            )
+    if not rows:
+        raise InputError(str(path), "no examples to train on; add more of your writing and rebuild")
+    return rows
+
+
+def train_sft(
+    base: str,
+    dataset_folder: Path,
+    run_dir: Path,
+    settings: TrainSettings,
+    info: CardInfo,
+    progress: ProgressCallback | None = None,
+) -> StageResult:
+    """Train a LoRA adapter on `dataset_folder`'s train split; resume from the last
+    checkpoint under `run_dir` if one is there. The adapter lands in run_dir/adapter."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    rows = load_sft_rows(dataset_folder)
+    quiet_libraries()
+    device = resolve_device(settings)
+    set_threads(settings)
+    tokenizer = load_tokenizer(base)
+    model = load_base(base, settings, device)
+    output = run_dir / "sft"
+    resume = last_checkpoint(output)
+    report = progress_callback("sft", progress)
+    config = SFTConfig(
+        **trainer_args(settings, device, output),
+        num_train_epochs=settings.epochs,
+        learning_rate=settings.learning_rate,
+        completion_only_loss=True,
+    )
+    trainer = without_printer(
+        SFTTrainer(
+            model=model,
+            args=config,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
+            peft_config=lora_config(settings),
+            callbacks=[report],
+        )
+    )
+    started = time.perf_counter()
+    with out_of_memory_explained(settings, "SFT"):
+        trainer.train(resume_from_checkpoint=resume)
+    seconds = time.perf_counter() - started
+    card = make_card(info, trainer.model, settings, "sft")
+    adapter = save_adapter(trainer.model, tokenizer, run_dir / ADAPTER, card)
+    return StageResult(
+        stage="sft",
+        adapter_dir=adapter,
+        steps=trainer.state.global_step,
+        losses=tuple(report.losses),
+        tokens=report.tokens - report.first_tokens,
+        seconds=seconds,
+        peak_memory_bytes=peak_memory(device),
+        resumed_from=resume,
+    )
