@@ -119,7 +119,7 @@ def quiet_libraries() -> None:
     from transformers.utils import logging as hf_logging
 
     disable_progress_bar()
-    hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def without_printer(trainer: Any) -> Any:
