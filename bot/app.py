@@ -28,10 +28,11 @@ from model.generator import GenerationParams, Generator
 from model.records import DraftStore
 from model.worker import ModelWorker
 from retrieval.embedder import SentenceTransformerEmbedder
-from retrieval.errors import TwinError
+from retrieval.errors import ConfigError, TwinError
 from retrieval.index import IndexManifest, VectorIndex, open_index
 from retrieval.search import hybrid_search, multi_query_search
 from retrieval.types import SearchFilters, SearchHit
+from training.registry import Registry, Run
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +40,20 @@ log = logging.getLogger(__name__)
 class Twin:
     """One owner's twin: config in, services out."""
 
-    def __init__(self, config: Config, *, generator: Generator | None = None) -> None:
+    def __init__(
+        self, config: Config, *, generator: Generator | None = None, serve_active: bool = True
+    ) -> None:
         """`generator`: an already loaded model to draft with instead of `[model]`'s
-        (a host process that holds one, or tests)."""
+        (a host process that holds one, or tests). `serve_active`: load the registry's
+        active model rather than `[model]`'s own (training wants the base)."""
         self.config = config
         self._generator = generator
+        self._serve_active = serve_active
         self._worker: ModelWorker | None = None
         self._worker_lock = asyncio.Lock()
+        self.serving_run: str | None = None  # the registry run now drafting, None: base
+        self._followed: str | None = None  # the active run as last read from the registry
+        self._retiring: set[asyncio.Task[None]] = set()
 
     @cached_property
     def warehouse(self) -> Warehouse:
@@ -160,15 +168,25 @@ class Twin:
 
     # --- drafting ---------------------------------------------------------------------
 
+    @cached_property
+    def models(self) -> Registry:
+        """Training runs and the active model (the model registry)."""
+        return Registry(self.warehouse)
+
     async def model_worker(self) -> ModelWorker:
         """The one model worker, loading the model on the first call (call it at start-up
-        so a missing model fails there, not on the first draft)."""
+        so a missing model fails there, not on the first draft). The registry's active
+        run, when there is one, is served instead of `[model]`'s adapter."""
         async with self._worker_lock:
             if self._worker is None:
                 cfg = self.config.model
-                generator = self._generator or await open_generator(
-                    cfg, self.config.model_cache_dir
-                )
+                generator = self._generator
+                if generator is None:
+                    active = None
+                    if self._serve_active:
+                        active = await asyncio.to_thread(self.models.active)
+                    self._followed = active.id if active else None
+                    generator = await self._open_model(active)
                 self._worker = ModelWorker(
                     generator,
                     timeout=cfg.timeout,
@@ -176,6 +194,57 @@ class Twin:
                     slots=cfg.slots,
                 )
             return self._worker
+
+    async def _open_model(self, run: Run | None) -> Generator:
+        generator = await self._open_run(run) if run is not None else None
+        if generator is None:
+            self.serving_run = None
+            generator = await open_generator(self.config.model, self.config.model_cache_dir)
+        return generator
+
+    async def _open_run(self, run: Run) -> Generator | None:
+        """`run`'s model, or None (with a warning) when this backend cannot serve it."""
+        try:
+            generator = await open_generator(self.config.model, self.config.model_cache_dir, run)
+        except ConfigError as exc:
+            log.warning("the active model %s cannot be served here: %s", run.id, exc)
+            return None
+        self.serving_run = run.id
+        return generator
+
+    async def follow_active_model(self) -> bool:
+        """If another process activated a model since the last look, load it and swap it
+        in: new drafts use it at once, drafts in flight finish on the old model, which is
+        closed when they have. True when a swap happened."""
+        worker = await self.model_worker()
+        if self._generator is not None or not self._serve_active:
+            return False  # an injected model belongs to its owner
+        active = await asyncio.to_thread(self.models.active)
+        wanted = active.id if active else None
+        if wanted == self._followed:
+            return False
+        self._followed = wanted
+        before = self.serving_run
+        if wanted == before:
+            return False
+        if active is None:
+            generator = await self._open_model(None)
+        else:
+            maybe = await self._open_run(active)
+            if maybe is None:
+                return False  # warned; the current model keeps serving
+            generator = maybe
+        old = worker.swap(generator)
+        log.warning("now drafting with %s (was %s)", wanted or "the base model", before or "base")
+        task = asyncio.create_task(self._retire(worker, old))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+        return True
+
+    @staticmethod
+    async def _retire(worker: ModelWorker, old: Generator) -> None:
+        await worker.drained(old)
+        await old.aclose()
 
     @cached_property
     def drafts(self) -> DraftStore:
@@ -233,11 +302,18 @@ class Twin:
 
             yield DraftWriter(worker, retrieve, read_link, drafts, self.draft_settings())
 
-    async def aclose(self) -> None:
+    async def release_model(self) -> None:
+        """Unload the model (the next `model_worker()` loads it again)."""
+        for task in list(self._retiring):
+            await task
         if self._worker is not None:
             if self._generator is None:  # an injected model belongs to its owner
                 await self._worker.generator.aclose()
             self._worker = None
+            self._worker_lock = asyncio.Lock()  # the next load may run on another loop
+
+    async def aclose(self) -> None:
+        await self.release_model()
         self.close()
 
     def close(self) -> None:

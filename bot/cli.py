@@ -18,7 +18,7 @@ from tqdm import tqdm
 from bot.cli_context import LazyTwin, user_errors
 from bot.cli_draft import draft
 from bot.cli_serve import serve
-from bot.cli_train import dataset
+from bot.cli_train import dataset, eval_command, models, quantize, train
 from bot.config import SECTIONS, load_config
 from ingest.pipeline import InputResult
 from ingest.warehouse.store import Source
@@ -291,6 +291,10 @@ def show_config(lazy: LazyTwin) -> None:
 cli.add_command(draft)
 cli.add_command(serve)
 cli.add_command(dataset)
+cli.add_command(train)
+cli.add_command(eval_command)
+cli.add_command(quantize)
+cli.add_command(models)
 
 
 def main() -> None:

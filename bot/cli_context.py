@@ -21,9 +21,9 @@ class LazyTwin:
         self.config = load
 
     @contextmanager
-    def twin(self) -> Iterator[Twin]:
+    def twin(self, *, serve_active: bool = True) -> Iterator[Twin]:
         with user_errors():
-            twin = Twin(self.config())
+            twin = Twin(self.config(), serve_active=serve_active)
             try:
                 yield twin
             finally:

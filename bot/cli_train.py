@@ -1,14 +1,26 @@
-"""`llm-twin dataset ...`: the training data built from your writing."""
+"""`llm-twin dataset build`, `train`, `eval`, `quantize` and `models`: from your writing
+to a fine-tuned twin. Each runs in its own process, so a serving bot is never starved."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import click
 
+from bot.app import Twin
 from bot.cli_context import LazyTwin
 from bot.datasets import build_dataset
+from bot.quantize_run import quantize_run
+from bot.training_run import TrainOptions, evaluate_run
+from bot.training_run import train as train_run
+from retrieval.errors import InputError
+from training.lora import Progress, quiet_libraries
+from training.registry import Run
 
 
 @click.group()
@@ -58,3 +70,150 @@ def build(lazy: LazyTwin, instructions: str | None, as_json: bool) -> None:
             click.echo(f"saved to {built.folder}")
 
         asyncio.run(run())
+
+
+def _reporters(as_events: bool) -> tuple[Callable[[str], None], Callable[[Progress], None]]:
+    """Lines for a person, or one JSON object per line for a parent process (`--events`)."""
+    if as_events:
+
+        def say(text: str) -> None:
+            click.echo(json.dumps({"event": "message", "text": text}), nl=True)
+
+        def step(progress: Progress) -> None:
+            click.echo(json.dumps({"event": "progress", **progress.to_json()}))
+
+        return say, step
+
+    def show(progress: Progress) -> None:
+        click.echo(progress.line() + f", {progress.tokens_per_s:.0f} tokens/s", err=True)
+
+    return click.echo, show
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so the run is marked failed (and resumable)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@click.command("train")
+@click.option(
+    "--max-steps",
+    type=click.IntRange(min=1),
+    help="Stop after this many optimizer steps (default: training.epochs).",
+)
+@click.option("--dpo", is_flag=True, help="Then DPO on preference pairs from your feedback.")
+@click.option("--resume", metavar="RUN", help="Take a failed or interrupted run back up.")
+@click.option("--no-eval", is_flag=True, help="Skip evaluation (and so promotion).")
+@click.option("--no-promote", is_flag=True, help="Evaluate, but never activate the new model.")
+@click.option("--events", is_flag=True, help="Progress as JSON lines (for the bot).")
+@click.pass_obj
+def train(
+    lazy: LazyTwin,
+    max_steps: int | None,
+    dpo: bool,
+    resume: str | None,
+    no_eval: bool,
+    no_promote: bool,
+    events: bool,
+) -> None:
+    """Fine-tune the twin on your writing: build the dataset, train a LoRA adapter on the
+    base model (training.*), optionally DPO, evaluate it against the base and the active
+    model on held-out writing, and activate it if it wins. Every run is recorded:
+    `llm-twin models list`. Interrupted runs resume with --resume RUN."""
+    quiet_libraries()
+    say, step = _reporters(events)
+    options = TrainOptions(max_steps, dpo, resume, not no_eval, not no_promote)
+    with lazy.twin(serve_active=False) as twin, _terminate_as_interrupt():
+        try:
+            run = train_run(twin, options, say, step)
+        except KeyboardInterrupt:
+            say("interrupted: the run is marked failed; --resume takes it back up")
+            sys.exit(130)
+        say(f"run {run.id}: {run.status}; adapter {run.paths.get('adapter')}")
+
+
+@click.command("eval")
+@click.argument("run_id", metavar="[RUN]", required=False)
+@click.option("--no-promote", is_flag=True, help="Report only; never activate.")
+@click.pass_obj
+def eval_command(lazy: LazyTwin, run_id: str | None, no_promote: bool) -> None:
+    """Score RUN (default: the latest trained run) against the base and the active model
+    on the held-out split: perplexity of your real writing, style similarity and
+    stylometry of drafts, side-by-side samples. Activates RUN if it wins on
+    training.promote_metric. The table is saved in the run's eval/ folder."""
+    quiet_libraries()
+    with lazy.twin(serve_active=False) as twin:
+        run = _pick_run(twin, run_id)
+        evaluate_run(twin, run.id, click.echo, promote=not no_promote)
+
+
+@click.command("quantize")
+@click.argument("run_id", metavar="[RUN]", required=False)
+@click.option("--bits", type=click.FloatRange(2.0, 8.0), help="Default training.quantize_bits.")
+@click.pass_obj
+def quantize(lazy: LazyTwin, run_id: str | None, bits: float | None) -> None:
+    """Merge RUN's adapter (default: the active run, else the latest trained) into its
+    base as a plain HF folder, then quantize it to EXL2 for the exl2 backend (CUDA only;
+    without CUDA this says so and the merged folder serves with the hf backend)."""
+    quiet_libraries()
+    with lazy.twin(serve_active=False) as twin:
+        run = _pick_run(twin, run_id, prefer_active=True)
+        quantize_run(twin, run, click.echo, bits)
+
+
+@click.group("models")
+def models() -> None:
+    """Training runs and the model the bot drafts with."""
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def models_list(lazy: LazyTwin, as_json: bool) -> None:
+    """Every training run, newest first; * marks the active one."""
+    with lazy.twin() as twin:
+        runs = twin.models.runs()
+        active = twin.models.active()
+    if as_json:
+        click.echo(
+            json.dumps(
+                [{**r.to_json(), "active": r.id == (active and active.id)} for r in runs], indent=2
+            )
+        )
+        return
+    click.echo(f"{'*' if active is None else ' '} base (the configured model)")
+    for r in runs:
+        mark = "*" if active is not None and r.id == active.id else " "
+        metrics = r.metrics.get("eval", {}).get(r.id, {})
+        ppl = f"perplexity {metrics['perplexity']:.2f}" if "perplexity" in metrics else ""
+        extra = f"  {r.error}" if r.status == "failed" and r.error else ""
+        click.echo(f"{mark} {r.id}  {r.status:<8} {r.stage:<5} {ppl}{extra}")
+
+
+@models.command("activate")
+@click.argument("run_id", metavar="RUN")
+@click.pass_obj
+def models_activate(lazy: LazyTwin, run_id: str) -> None:
+    """Draft with RUN from now on ("base": the configured model). A running bot swaps it
+    in within model.reload_interval seconds; drafts in flight finish on the old one."""
+    with lazy.twin() as twin:
+        run = twin.models.activate(None if run_id == "base" else run_id)
+    click.echo(f"active: {run.id if run else 'base'}")
+
+
+def _pick_run(twin: Twin, run_id: str | None, *, prefer_active: bool = False) -> Run:
+    if run_id:
+        return twin.models.require(run_id)
+    run = (twin.models.active() if prefer_active else None) or twin.models.latest()
+    if run is None:
+        raise InputError("RUN", "there is no trained run yet; `llm-twin train` makes one")
+    return run

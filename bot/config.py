@@ -95,6 +95,7 @@ class ModelConfig:
     max_new_tokens: int = 1024
     timeout: float = 600.0
     slots: int = 0
+    reload_interval: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -259,6 +260,7 @@ class Config:
         need(self.model.max_seq_len >= 256, "model.max_seq_len", "must be at least 256")
         need(self.model.max_new_tokens >= 1, "model.max_new_tokens", "must be at least 1")
         need(self.model.timeout > 0, "model.timeout", "must be positive")
+        need(self.model.reload_interval >= 0, "model.reload_interval", "must be 0 (off) or more")
         need(
             self.drafting.format in FORMATS,
             "drafting.format",

@@ -1,13 +1,15 @@
-"""Building the instruction dataset from the warehouse with the configured settings."""
+"""Building the instruction and preference datasets with the configured settings."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
+from pathlib import Path
 
 from bot.app import Twin
 from ingest.document import Document
-from model.generator import GenerationParams, Message, TextDelta
+from model.generator import Finished, GenerationParams, Message, TextDelta
 from model.worker import ModelWorker
 from training.dataset import (
     BuiltDataset,
@@ -15,6 +17,13 @@ from training.dataset import (
     InstructionWriter,
     build_examples,
     save_dataset,
+)
+from training.preferences import (
+    PreferenceSettings,
+    PreferenceStats,
+    build_preferences,
+    save_preferences,
+    train_examples,
 )
 
 _ASK = (
@@ -51,21 +60,58 @@ async def build_dataset(twin: Twin, *, instructions: str | None = None) -> Built
     return await asyncio.to_thread(save_dataset, twin.config.home / "datasets", train, test, stats)
 
 
+async def build_preference_dataset(twin: Twin, dataset_folder: Path) -> PreferenceStats:
+    """preferences.jsonl in `dataset_folder` from the rated and edited drafts, topped up
+    (when those are few) with the train split's texts against the model's own answers.
+    The model is loaded only if it is asked."""
+    t = twin.config.training
+    rated = await asyncio.to_thread(lambda: twin.drafts.rated_drafts())
+    train = await asyncio.to_thread(train_examples, dataset_folder)
+    params = GenerationParams(max_new_tokens=min(300, t.max_answer_tokens), temperature=0.0)
+
+    async def answer(instruction: str) -> str:
+        worker = await twin.model_worker()
+        # A reply cut short by the worker's timeout is no answer to compare against.
+        messages = [Message("user", instruction)]
+        return await _reply(worker, "training", messages, params, finished_only=True)
+
+    settings = PreferenceSettings(
+        min_pairs=t.min_preference_pairs, synthetic_pairs=t.synthetic_pairs
+    )
+    pairs, stats = await build_preferences(rated, train, answer, settings)
+    await asyncio.to_thread(save_preferences, dataset_folder, pairs, stats)
+    return stats
+
+
 def _model_instructions(worker: ModelWorker) -> InstructionWriter:
     async def write(document: Document, answer: str) -> str | None:
         excerpt = " ".join(answer.split()[:300])
         messages = [Message("system", _ASK), Message("user", excerpt)]
         params = GenerationParams(max_new_tokens=48, temperature=0.0)
-        reply = "".join(
-            [
-                event.text
-                async for event in worker.stream("dataset", messages, params)
-                if isinstance(event, TextDelta)
-            ]
-        )
-        return usable_instruction(reply)
+        return usable_instruction(await _reply(worker, "dataset", messages, params))
 
     return write
+
+
+async def _reply(
+    worker: ModelWorker,
+    user: str,
+    messages: Sequence[Message],
+    params: GenerationParams,
+    finished_only: bool = False,
+) -> str:
+    """The model's whole reply; with `finished_only`, "" unless it ended by "stop" or
+    "length"."""
+    text: list[str] = []
+    reason = ""
+    async for event in worker.stream(user, messages, params):
+        if isinstance(event, TextDelta):
+            text.append(event.text)
+        elif isinstance(event, Finished):
+            reason = event.finish_reason
+    if finished_only and reason not in ("stop", "length"):
+        return ""
+    return "".join(text).strip()
 
 
 def usable_instruction(reply: str) -> str | None:

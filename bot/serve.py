@@ -28,6 +28,7 @@ from bot.config import Config
 from bot.metrics import Metrics
 from bot.web.app import build_web_app
 from model.generator import Generator
+from retrieval.errors import TwinError
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,9 @@ async def serve(
             )
             started = await _start_web(config, handler, twin, metrics, stack)
             started |= await _start_chat_adapters(config, handler, stack)
+            if config.model.reload_interval > 0:
+                follow = asyncio.create_task(_follow_active_model(twin, config, stop))
+                stack.callback(follow.cancel)
             for name, where in started.items():
                 log.info("started %s: %s", name, where)
             if on_ready is not None:
@@ -99,6 +103,19 @@ async def serve(
     finally:
         await twin.aclose()
         log.warning("stopped")
+
+
+async def _follow_active_model(twin: Twin, config: Config, stop: asyncio.Event) -> None:
+    """Swap in a newly activated model (from the registry) every `reload_interval`."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), config.model.reload_interval)
+        if stop.is_set():
+            return
+        try:
+            await twin.follow_active_model()
+        except TwinError as exc:
+            log.error("could not swap in the newly activated model: %s", exc)
 
 
 async def _start_web(

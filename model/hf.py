@@ -154,7 +154,9 @@ class HfGenerator:
         self.device = device
         window = int(getattr(model.config, "max_position_embeddings", 0) or max_seq_len)
         self.context_length = min(max_seq_len, window)
-        self.model_version = adapter.name if adapter is not None else "base"
+        card = AdapterCard.load(adapter) if adapter is not None else None
+        # Drafts record this: the training run that made the adapter, when we know it.
+        self.model_version = card.run_id if card else adapter.name if adapter else "base"
         eos = self.tokenizer.eos_token_id
         configured = getattr(self.model.generation_config, "eos_token_id", None)
         ids = configured if isinstance(configured, list) else [configured]

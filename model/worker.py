@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import replace
 
@@ -38,11 +38,31 @@ class ModelWorker:
         self.generator = generator
         self.timeout = timeout
         self.max_new_tokens = max_new_tokens
-        # A backend that cannot batch runs one job at a time whatever `slots` says: more
-        # slots would only move the queue (and its fairness) into the backend.
-        self.slots = (slots if slots > 0 else 8) if generator.can_batch else 1
+        self._slots = slots
         self._active = 0
         self._waiting: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
+        self._streaming: Counter[int] = Counter()  # jobs per generator (by id)
+        self._ended: asyncio.Event | None = None
+
+    @property
+    def slots(self) -> int:
+        # A backend that cannot batch runs one job at a time whatever `slots` says: more
+        # slots would only move the queue (and its fairness) into the backend.
+        return (self._slots if self._slots > 0 else 8) if self.generator.can_batch else 1
+
+    def swap(self, generator: Generator) -> Generator:
+        """Run new jobs on `generator` from now on. Jobs already streaming finish on the
+        old one, which is returned: close it after `drained(old)`."""
+        old, self.generator = self.generator, generator
+        self._grant()  # a batching backend may have more slots than the old one
+        return old
+
+    async def drained(self, generator: Generator) -> None:
+        """Wait until no job is streaming from `generator`."""
+        while self._streaming[id(generator)]:
+            if self._ended is None:
+                self._ended = asyncio.Event()
+            await self._ended.wait()
 
     @property
     def active(self) -> int:
@@ -77,11 +97,28 @@ class ModelWorker:
     async def _run(
         self, messages: Sequence[Message], params: GenerationParams
     ) -> AsyncGenerator[GenerationEvent, None]:
+        generator = self.generator  # a swap mid-job leaves this job where it started
+        self._streaming[id(generator)] += 1
+        try:
+            async with contextlib.aclosing(self._events(generator, messages, params)) as events:
+                async for event in events:
+                    yield event
+        finally:
+            self._streaming[id(generator)] -= 1
+            if not self._streaming[id(generator)]:
+                del self._streaming[id(generator)]
+            if self._ended is not None:
+                self._ended.set()
+                self._ended = None
+
+    async def _events(
+        self, generator: Generator, messages: Sequence[Message], params: GenerationParams
+    ) -> AsyncGenerator[GenerationEvent, None]:
         started = time.perf_counter()
         deadline = asyncio.get_running_loop().time() + self.timeout
         first: float | None = None
         deltas = 0
-        async with contextlib.aclosing(self.generator.stream(messages, params)) as events:
+        async with contextlib.aclosing(generator.stream(messages, params)) as events:
             while True:
                 try:
                     # The deadline guards only the wait for the next event, never a
@@ -97,7 +134,7 @@ class ModelWorker:
                     now = time.perf_counter()
                     yield Finished(
                         "timeout",
-                        self.generator.count_tokens(messages),
+                        generator.count_tokens(messages),
                         deltas,
                         (first or now) - started,
                         deltas / (now - first) if first and now > first else 0.0,

@@ -1,0 +1,221 @@
+"""`llm-twin train`, `eval` and `quantize` wired to config: dataset, SFT, DPO, evaluation,
+promotion, merge and EXL2, each step recorded in the model registry.
+
+A run is registered only once its dataset is built (too little data fails before the
+registry hears of it), marked failed with the reason on any error or interrupt (and can be
+resumed from its last checkpoint with `--resume`), and marked trained only when its
+adapter is complete on disk. Evaluation scores it against the base and the active model on
+the held-out split and activates it only if it wins on `training.promote_metric`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.app import Twin
+from bot.config import Config
+from bot.datasets import build_dataset, build_preference_dataset
+from model.gguf import dequantized_folder
+from model.hf import resolve_model_source
+from retrieval.errors import ConfigError, InputError
+from training.dpo import train_dpo
+from training.evaluate import EvalReport, EvalSettings, ModelSpec, evaluate
+from training.lora import CardInfo, Progress, TrainSettings
+from training.registry import Run
+from training.sft import train_sft
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    max_steps: int | None = None
+    dpo: bool = False
+    resume: str | None = None
+    evaluate: bool = True
+    promote: bool = True
+
+
+def train_settings(config: Config, max_steps: int | None = None) -> TrainSettings:
+    t = config.training
+    return TrainSettings(
+        lora_rank=t.lora_rank,
+        lora_alpha=t.lora_alpha,
+        lora_dropout=t.lora_dropout,
+        target_modules=t.target_modules,
+        epochs=t.epochs,
+        max_steps=t.max_steps if max_steps is None else max_steps,
+        batch_size=t.batch_size,
+        grad_accum=t.grad_accum,
+        learning_rate=t.learning_rate,
+        max_seq_len=t.max_seq_len,
+        gradient_checkpointing=t.gradient_checkpointing,
+        qlora=t.qlora,
+        save_steps=t.save_steps,
+        threads=t.threads,
+        dpo_beta=t.dpo_beta,
+        dpo_learning_rate=t.dpo_learning_rate,
+        dpo_epochs=t.dpo_epochs,
+    )
+
+
+def training_base(config: Config) -> str:
+    """The HF folder (or cached hub id) fine-tuned: training.base_model, else the
+    generation model; a GGUF is dequantized once into the model cache."""
+    t, m = config.training, config.model
+    if not t.base_model and m.backend != "hf":
+        raise ConfigError(
+            f"model.backend is {m.backend}, whose weights cannot be fine-tuned: set "
+            "training.base_model to the HF folder (or .gguf) of the model you serve"
+        )
+    path, gguf = (t.base_model, "") if t.base_model else (m.path, m.gguf_file)
+    source = resolve_model_source(path, gguf)
+    if source.gguf_file:
+        folder = dequantized_folder(source.location, source.gguf_file, config.model_cache_dir)
+        return str(folder)
+    return source.location
+
+
+def run_folder(config: Config, run_id: str) -> Path:
+    return config.home / "runs" / run_id
+
+
+def train(
+    twin: Twin, options: TrainOptions, report: Report, progress: Callable[[Progress], None]
+) -> Run:
+    """One whole run: dataset, SFT, optional DPO, then (by default) eval and promotion."""
+    models = twin.models
+    models.reap()
+    if options.resume:
+        run = models.resume(options.resume)
+        settings = TrainSettings(**_settings_json(run))
+        dpo = bool(run.config.get("dpo"))
+        report(f"resuming run {run.id} at its {run.stage} stage")
+    else:
+        settings = train_settings(twin.config, options.max_steps)
+        dpo = options.dpo
+        base = training_base(twin.config)
+        dataset, stats = asyncio.run(_datasets(twin, dpo, report))
+        run = models.start(
+            base_model=base,
+            dataset_hash=dataset.name,
+            dataset_folder=str(dataset),
+            config={"training": settings.to_json(), "dpo": dpo, "dataset": stats},
+        )
+        report(f"run {run.id}: training on {base}")
+    folder = run_folder(twin.config, run.id)
+    info = CardInfo(run.id, run.base_model, run.dataset_hash)
+    try:
+        models.add_paths(run.id, run=str(folder))
+        if run.stage == "sft":
+            sft = train_sft(
+                run.base_model, Path(run.dataset_folder), folder, settings, info, progress
+            )
+            models.add_paths(run.id, adapter=str(sft.adapter_dir), sft_adapter=str(sft.adapter_dir))
+            models.add_metrics(run.id, {"sft": sft.to_json()})
+            report(_stage_line(sft.to_json()))
+            if dpo:
+                models.set_stage(run.id, "dpo")
+        if dpo:
+            from training.preferences import load_preferences
+
+            pairs = load_preferences(Path(run.dataset_folder))
+            sft_adapter = Path(models.require(run.id).paths["sft_adapter"])
+            result = train_dpo(run.base_model, sft_adapter, pairs, folder, settings, info, progress)
+            models.add_paths(run.id, adapter=str(result.adapter_dir))
+            models.add_metrics(run.id, {"dpo": result.to_json()})
+            report(_stage_line(result.to_json()))
+        models.set_stage(run.id, "done")
+        models.finish(run.id)
+    except BaseException as exc:
+        why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{exc}"
+        models.fail(run.id, f"{why}; resume with `llm-twin train --resume {run.id}`")
+        raise
+    run = models.require(run.id)
+    if options.evaluate:
+        evaluate_run(twin, run.id, report, promote=options.promote)
+    return models.require(run.id)
+
+
+async def _datasets(twin: Twin, dpo: bool, report: Report) -> tuple[Path, dict[str, Any]]:
+    try:
+        built = await build_dataset(twin)
+        report(
+            f"dataset {built.folder.name}: {built.stats.train_examples} train and "
+            f"{built.stats.test_examples} test examples"
+        )
+        stats: dict[str, Any] = built.stats.to_json()
+        if dpo:
+            pairs = await build_preference_dataset(twin, built.folder)
+            stats["preferences"] = pairs.to_json()
+            report(f"preference pairs: {pairs.total}")
+        return built.folder, stats
+    finally:
+        await twin.release_model()  # the memory is the trainer's now
+
+
+def evaluate_run(twin: Twin, run_id: str, report: Report, *, promote: bool = True) -> EvalReport:
+    """Score `run_id` against the base and the active model; activate it if it wins."""
+    models = twin.models
+    run = models.require(run_id)
+    adapter = run.paths.get("adapter")
+    if run.status != "trained" or not adapter:
+        raise InputError(run_id, f"this run is {run.status}; only a trained run is evaluated")
+    active = models.active()
+    specs = [ModelSpec("base", Path(run.base_model))]
+    if active is not None and active.id != run.id and active.base_model == run.base_model:
+        specs.append(ModelSpec(active.id, Path(active.base_model), Path(active.paths["adapter"])))
+    specs.append(ModelSpec(run.id, Path(run.base_model), Path(adapter)))
+    t = twin.config.training
+    settings = EvalSettings(
+        drafts=t.eval_drafts,
+        samples=t.eval_samples,
+        max_new_tokens=t.eval_max_new_tokens,
+        max_seq_len=t.max_seq_len,
+    )
+    result = evaluate(
+        specs,
+        Path(run.dataset_folder),
+        twin.embedder,
+        settings,
+        lambda stage, done, total: report(f"eval: {stage} done") if done == total else None,
+    )
+    folder = run_folder(twin.config, run.id) / "eval"
+    result.save(folder)
+    models.add_paths(run.id, eval=str(folder))
+    models.add_metrics(run.id, {"eval": result.metrics})
+    report(result.table())
+    incumbent = specs[-2].name
+    metric = t.promote_metric
+    if active is not None and active.id == run.id:
+        report(f"{run.id} is already the active model")
+    elif not result.beats(run.id, incumbent, metric):
+        report(f"not promoted: {run.id} does not beat {incumbent} on {metric}")
+    elif promote:
+        models.activate(run.id)
+        report(f"promoted: {run.id} beats {incumbent} on {metric} and is now the active model")
+    else:
+        report(f"{run.id} beats {incumbent} on {metric} (--no-promote: left inactive)")
+    return result
+
+
+def _settings_json(run: Run) -> dict[str, Any]:
+    raw = dict(run.config["training"])
+    raw["target_modules"] = tuple(raw.get("target_modules", ()))
+    return raw
+
+
+def _stage_line(result: dict[str, Any]) -> str:
+    first, last = result["first_loss"], result["last_loss"]
+    losses = f"loss {first:.3f} -> {last:.3f}, " if first is not None else ""
+    return (
+        f"{result['stage']}: {result['steps']} steps, {losses}{result['tokens_per_s']} tokens/s, "
+        f"peak memory {result['peak_memory_bytes'] / 2**30:.1f} GiB"
+    )
