@@ -164,17 +164,32 @@ class DraftStore:
     def feedback_for(self, draft_id: str) -> list[Feedback]:
         query = feedback.select().where(feedback.c.draft_id == draft_id).order_by(feedback.c.id)
         with self._warehouse.guard("reading feedback"), self._warehouse.engine.connect() as conn:
-            return [
-                Feedback(
-                    r["draft_id"],
-                    r["user"],
-                    r["rating"],
-                    r["edited_text"],
-                    r["comment"],
-                    r["created_at"],
-                )
-                for r in conn.execute(query).mappings()
+            return [_feedback_from_row(r) for r in conn.execute(query).mappings()]
+
+    def rated_drafts(self) -> list[tuple[DraftRecord, list[Feedback]]]:
+        """Every draft that has feedback, oldest first, each with its feedback in the
+        order it was given (two queries, whatever the number of drafts)."""
+        rated = drafts.select().where(drafts.c.id.in_(sa.select(feedback.c.draft_id)))
+        with self._warehouse.guard("reading feedback"), self._warehouse.engine.connect() as conn:
+            records = [
+                _draft_from_row(row)
+                for row in conn.execute(rated.order_by(drafts.c.created_at, drafts.c.id)).mappings()
             ]
+            items: dict[str, list[Feedback]] = {record.id: [] for record in records}
+            for row in conn.execute(feedback.select().order_by(feedback.c.id)).mappings():
+                items.setdefault(row["draft_id"], []).append(_feedback_from_row(row))
+        return [(record, items[record.id]) for record in records]
+
+
+def _feedback_from_row(row: sa.RowMapping) -> Feedback:
+    return Feedback(
+        row["draft_id"],
+        row["user"],
+        row["rating"],
+        row["edited_text"],
+        row["comment"],
+        row["created_at"],
+    )
 
 
 def _draft_from_row(row: sa.RowMapping) -> DraftRecord:
