@@ -1,0 +1,410 @@
+"""Evaluation: the base model against tuned ones on the held-out split of the dataset.
+
+Per model (`ModelSpec`: an HF folder, plus a PEFT LoRA adapter or not):
+- perplexity of the owner's real held-out answers: each answer, closed by the end-of-turn
+  token, follows the generation prompt (the chat template over the instruction), and only
+  the answer's tokens are scored; the token-weighted mean NLL over the split, exponentiated.
+  Examples longer than `max_seq_len` tokens are cut at the end, like in training.
+- greedy drafts for the first `drafts` test instructions (more when `samples` asks for more
+  to show), with `generate` under no_grad after seeding torch;
+- style similarity: the mean cosine between each draft's embedding and the centroid of the
+  owner's held-out answers (train and test answers when the test split has fewer than
+  `MIN_CENTROID_TEXTS`);
+- stylometry of the drafts (`training.stylometry`) and its distance to the owner's held-out
+  text; the owner's vocabulary is built from train and test answers.
+Models are loaded one at a time, float32, and freed before the next. `EvalReport` holds the
+numbers (metric names in `METRICS`; a metric is absent when no draft was written) and a few
+samples side by side; `beats` is what promotion asks.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from model.generator import Message, render_transcript
+from retrieval.embedder import Embedder, release_free_memory
+from retrieval.errors import ConfigError, InputError
+from training import stylometry
+from training.dataset import Example
+
+Progress = Callable[[str, int, int], None]
+
+MIN_CENTROID_TEXTS = 3
+METRICS = ("perplexity", "style_similarity", *stylometry.FEATURES, "stylometry_distance")
+PROMOTE_METRICS = {"perplexity": ("perplexity", -1), "style": ("style_similarity", 1)}
+_ROWS = {  # metric: (row label, number format)
+    "perplexity": ("perplexity (lower is better)", "{:.2f}"),
+    "style_similarity": ("style similarity (higher is better)", "{:.3f}"),
+    "sentence_length": ("words per sentence", "{:.1f}"),
+    "emoji_rate": ("emoji per 100 words", "{:.2f}"),
+    "hashtag_rate": ("hashtags per 100 words", "{:.2f}"),
+    "vocabulary_overlap": ("vocabulary overlap", "{:.3f}"),
+    "stylometry_distance": ("stylometry distance (0 = owner)", "{:.3f}"),
+}
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    drafts: int = 8
+    samples: int = 3
+    max_new_tokens: int = 200
+    max_seq_len: int = 1024
+    seed: int = 0
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str  # the report's column: "base", a run id
+    base_dir: Path
+    adapter_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class Sample:
+    instruction: str
+    answer: str  # the owner's real answer, shortened
+    drafts: dict[str, str]  # model name -> its draft
+
+
+@dataclass
+class EvalReport:
+    models: list[str]
+    metrics: dict[str, dict[str, float]]  # model -> metric -> value
+    owner: dict[str, float]  # the owner's held-out stylometry
+    samples: list[Sample]
+    dataset: str = ""
+    test_examples: int = 0
+    centroid: str = "test"  # which answers the style centroid came from
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EvalReport:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["samples"] = [Sample(**s) for s in data.get("samples", [])]
+        return cls(**values)
+
+    @classmethod
+    def load(cls, folder: Path) -> EvalReport:
+        return cls.from_json(json.loads((folder / "eval.json").read_text(encoding="utf-8")))
+
+    def table(self) -> str:
+        """Markdown: one row per metric, one column per model, then the owner's."""
+        head = ["metric", *(m.replace("|", "\\|") for m in self.models), "owner"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for metric in METRICS:
+            label, number = _ROWS[metric]
+            values = [*(self.metrics[m].get(metric) for m in self.models), self.owner.get(metric)]
+            cells = [label, *("–" if v is None else number.format(v) for v in values)]
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def save(self, folder: Path) -> None:
+        """Write eval.json (the numbers) and eval.md (the table and the samples)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
+        (folder / "eval.json").write_text(text, encoding="utf-8")
+        (folder / "eval.md").write_text(self.markdown(), encoding="utf-8")
+
+    def markdown(self) -> str:
+        parts = [
+            "# Evaluation",
+            f"{self.test_examples} held-out examples from `{self.dataset}`; the style "
+            f"centroid is built from the {self.centroid} answers.",
+            self.table(),
+            "## Samples",
+        ]
+        for number, sample in enumerate(self.samples, 1):
+            parts.append(f"### {number}. {sample.instruction}")
+            parts.append(f"**owner**\n\n{_quote(sample.answer)}")
+            parts.extend(f"**{name}**\n\n{_quote(text)}" for name, text in sample.drafts.items())
+        return "\n\n".join(parts) + "\n"
+
+    def beats(self, candidate: str, incumbent: str, metric: str) -> bool:
+        """Whether `candidate` is strictly better than `incumbent` on `metric`
+        ("perplexity": lower wins; "style": higher style similarity wins)."""
+        if metric not in PROMOTE_METRICS:
+            raise ValueError(f"unknown metric {metric!r}; use one of {', '.join(PROMOTE_METRICS)}")
+        key, sign = PROMOTE_METRICS[metric]
+        values = []
+        for name in (candidate, incumbent):
+            if name not in self.metrics:
+                raise ValueError(f"no model {name!r} in this report; it has {self.models}")
+            if key not in self.metrics[name]:
+                raise ValueError(
+                    f"the report has no {key} for {name!r} (no drafts were written); "
+                    "set training.eval_drafts above 0 or promote on perplexity"
+                )
+            values.append(self.metrics[name][key])
+        return sign * values[0] > sign * values[1]
+
+
+def evaluate(
+    models: Sequence[ModelSpec],
+    dataset_folder: Path,
+    embedder: Embedder,
+    settings: EvalSettings,
+    progress: Progress | None = None,
+) -> EvalReport:
+    """Score each model on the held-out split; see the module docstring."""
+    train, test = read_split(dataset_folder, "train", required=False), _read_test(dataset_folder)
+    _check_models(models, settings)
+    notify = progress or (lambda stage, done, total: None)
+    owner_vocabulary = stylometry.vocabulary(e.answer for e in [*train, *test])
+    owner_style = stylometry.measure([e.answer for e in test], owner_vocabulary)
+    centroid_examples, centroid = (
+        (test, "test") if len(test) >= MIN_CENTROID_TEXTS else ([*train, *test], "train and test")
+    )
+    owner_centroid = stylometry.centroid(embedder.embed([e.answer for e in centroid_examples]))
+    styled = test[: settings.drafts]
+    shown = test[: settings.samples]
+    prompted = test[: max(len(styled), len(shown))]
+    metrics: dict[str, dict[str, float]] = {}
+    drafts: dict[str, list[str]] = {}
+    for spec in models:
+        nll, tokens, drafts[spec.name] = _run_model(spec, test, prompted, settings, notify)
+        if tokens == 0:
+            raise ConfigError(
+                f"max_seq_len {settings.max_seq_len} leaves no room for any answer after its "
+                "prompt; raise training.max_seq_len"
+            )
+        mean_nll = nll / tokens
+        values = metrics[spec.name] = {
+            "perplexity": math.exp(mean_nll) if mean_nll < 700 else math.inf
+        }
+        values["answer_tokens"] = float(tokens)
+        written = drafts[spec.name][: len(styled)]
+        if written:
+            notify(f"style {spec.name}", 0, 1)
+            vectors = embedder.embed(written)
+            values["style_similarity"] = stylometry.similarity(vectors, owner_centroid)
+            style = stylometry.measure(written, owner_vocabulary)
+            values |= style.to_json()
+            values["stylometry_distance"] = stylometry.distance(style, owner_style)
+            values["drafts"] = float(len(written))
+            notify(f"style {spec.name}", 1, 1)
+    samples = [
+        Sample(e.instruction, _shorten(e.answer), {m.name: drafts[m.name][i] for m in models})
+        for i, e in enumerate(shown)
+    ]
+    return EvalReport(
+        models=[m.name for m in models],
+        metrics=metrics,
+        owner=owner_style.to_json(),
+        samples=samples,
+        dataset=str(dataset_folder),
+        test_examples=len(test),
+        centroid=centroid,
+        settings=asdict(settings),
+    )
+
+
+def read_split(folder: Path, split: str, *, required: bool = True) -> list[Example]:
+    """The examples of `split` ("train" or "test") in a folder `save_dataset` wrote."""
+    path = folder / f"{split}.jsonl"
+    if not path.is_file():
+        if required:
+            raise InputError(
+                str(folder),
+                f"no {split}.jsonl here; point at a folder written by `llm-twin dataset build`",
+            )
+        return []
+    known = {f.name for f in fields(Example)}
+    examples = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            examples.append(Example(**{k: v for k, v in data.items() if k in known}))
+        except (ValueError, TypeError) as exc:
+            raise InputError(
+                str(path), f"line {number} is not an example ({exc}); rebuild the dataset"
+            ) from exc
+    return examples
+
+
+def load_model(spec: ModelSpec, device: str = "cpu") -> tuple[Any, Any]:
+    """(model, tokenizer): the base in float32 with the adapter applied, in eval mode."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is downloaded at run time
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(spec.base_dir)
+        model: Any = AutoModelForCausalLM.from_pretrained(spec.base_dir, dtype=torch.float32)
+        if spec.adapter_dir is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(spec.adapter_dir))
+    except Exception as exc:  # a corrupt file, an adapter for another base
+        raise ConfigError(
+            f"cannot load the model {spec.name!r} ({spec.base_dir}"
+            f"{f' + {spec.adapter_dir}' if spec.adapter_dir else ''}): "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    return model.to(device).eval(), tokenizer
+
+
+def chat_ids(tokenizer: Any, instruction: str, answer: str = "") -> tuple[list[int], list[int]]:
+    """(prompt ids, answer ids): the generation prompt for `instruction`, and `answer`
+    closed by the end-of-turn token: exactly what the model writes when drafting it."""
+    if getattr(tokenizer, "chat_template", None):
+        turns = [{"role": "user", "content": instruction}]
+        prompt = str(
+            tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+        )
+    else:
+        prompt, answer = render_transcript([Message("user", instruction)]), " " + answer
+    # The template holds the special tokens already: add none twice.
+    prompt_ids: list[int] = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    answer_ids: list[int] = tokenizer(answer, add_special_tokens=False)["input_ids"]
+    if tokenizer.eos_token_id is not None:
+        answer_ids.append(tokenizer.eos_token_id)
+    return prompt_ids, answer_ids
+
+
+def answer_nll(
+    model: Any, tokenizer: Any, instruction: str, answer: str, max_seq_len: int
+) -> tuple[float, int]:
+    """(summed NLL, tokens scored) of `answer` after the prompt; prompt tokens are masked."""
+    import torch
+    import torch.nn.functional as F
+
+    prompt_ids, answer_ids = chat_ids(tokenizer, instruction, answer)
+    ids = [*prompt_ids, *answer_ids][:max_seq_len]
+    scored = len(ids) - len(prompt_ids)
+    if scored <= 0:
+        return 0.0, 0
+    labels = torch.tensor([-100] * len(prompt_ids) + ids[len(prompt_ids) :])
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids], device=model.device)).logits[0]
+    # The logits at position t predict token t + 1.
+    nll = F.cross_entropy(logits[:-1].float().cpu(), labels[1:], ignore_index=-100, reduction="sum")
+    return float(nll), scored
+
+
+def draft(model: Any, tokenizer: Any, instruction: str, max_new_tokens: int) -> str:
+    """The model's greedy answer to `instruction`."""
+    import torch
+
+    prompt_ids, _ = chat_ids(tokenizer, instruction)
+    eos = {tokenizer.eos_token_id}
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    eos |= set(configured) if isinstance(configured, list) else {configured}
+    eos_ids = sorted(i for i in eos if isinstance(i, int))
+    ids = torch.tensor([prompt_ids], device=model.device)
+    with torch.no_grad():
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            temperature=None,  # clear the model's sampling defaults: greedy, no warning
+            top_p=None,
+            top_k=None,
+            eos_token_id=eos_ids or None,
+            pad_token_id=eos_ids[0] if eos_ids else None,
+        )
+    text: str = tokenizer.decode(out[0, len(prompt_ids) :], skip_special_tokens=True)
+    return text.strip()
+
+
+def _run_model(
+    spec: ModelSpec,
+    test: list[Example],
+    prompted: list[Example],
+    settings: EvalSettings,
+    notify: Progress,
+) -> tuple[float, int, list[str]]:
+    import torch
+
+    model, tokenizer = load_model(spec, settings.device)
+    try:
+        window = int(getattr(model.config, "max_position_embeddings", 0) or 0)
+        limit = min(settings.max_seq_len, window or settings.max_seq_len)
+        nll, tokens = 0.0, 0
+        for done, example in enumerate(test):
+            notify(f"perplexity {spec.name}", done, len(test))
+            example_nll, scored = answer_nll(
+                model, tokenizer, example.instruction, example.answer, limit
+            )
+            nll, tokens = nll + example_nll, tokens + scored
+        notify(f"perplexity {spec.name}", len(test), len(test))
+        torch.manual_seed(settings.seed)
+        drafts = []
+        for done, example in enumerate(prompted):
+            notify(f"drafts {spec.name}", done, len(prompted))
+            drafts.append(draft(model, tokenizer, example.instruction, settings.max_new_tokens))
+        notify(f"drafts {spec.name}", len(prompted), len(prompted))
+        return nll, tokens, drafts
+    finally:
+        del model, tokenizer
+        gc.collect()
+        release_free_memory()
+
+
+def _read_test(folder: Path) -> list[Example]:
+    if not folder.is_dir():
+        raise InputError(str(folder), "no such dataset folder; run `llm-twin dataset build`")
+    test = read_split(folder, "test")
+    if not test:
+        raise InputError(
+            str(folder),
+            "the test split is empty, so there is nothing held out to evaluate on; "
+            "rebuild the dataset with more documents or a larger training.test_fraction",
+        )
+    return test
+
+
+def _check_models(models: Sequence[ModelSpec], settings: EvalSettings) -> None:
+    """Fail before the first model loads, not after an hour of scoring."""
+    if not models:
+        raise ConfigError("nothing to evaluate: give at least one model")
+    names = [m.name for m in models]
+    if len(set(names)) != len(names) or not all(names):
+        raise ConfigError(f"model names must be distinct and non-empty, got {names}")
+    for spec in models:
+        if not (spec.base_dir / "config.json").is_file():
+            raise ConfigError(
+                f"the base model of {spec.name!r}, {spec.base_dir}, is not an HF model folder "
+                "(no config.json); set training.base_model to one"
+            )
+        if (
+            spec.adapter_dir is not None
+            and not (spec.adapter_dir / "adapter_config.json").is_file()
+        ):
+            raise ConfigError(
+                f"the adapter of {spec.name!r}, {spec.adapter_dir}, is not a PEFT LoRA adapter "
+                "folder (no adapter_config.json); train it again or remove it from the registry"
+            )
+    if settings.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device is {settings.device} but no CUDA GPU is visible; use cpu")
+
+
+def _shorten(text: str, limit: int = 600) -> str:
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(maxsplit=1)[0]
+    return cut.rstrip(" ,;:") + " …"
+
+
+def _quote(text: str) -> str:
+    return "\n".join(
+        f"> {line}" if line.strip() else ">" for line in (text or "(empty)").splitlines()
+    )
