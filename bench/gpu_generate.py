@@ -27,11 +27,9 @@ import argparse
 import asyncio
 import gc
 import importlib.util
-import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -121,65 +119,47 @@ def hf_folder(work: Path) -> tuple[Path, float]:
 
 
 def calibration(work: Path, hf: Path) -> Path:
-    """A parquet of the sample posts, repeated to 1.5x the tokens the converter takes."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    """A parquet of the sample posts, repeated to the tokens the converter takes."""
     from transformers import AutoTokenizer
 
+    from training.quantize import write_calibration
+
     tokenizer: Any = AutoTokenizer.from_pretrained(str(hf))
-    texts = sample_texts()
-    per_pass = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
-    needed = max(CAL_ROWS, CAL_MEASURE_ROWS) * CAL_LENGTH * 1.5
-    rows = texts * (int(needed // max(per_pass, 1)) + 1)
-    path = work / "calibration.parquet"
-    pq.write_table(pa.table({"text": rows}), path)
-    return path
+    return write_calibration(
+        sample_texts(),
+        work / "calibration.parquet",
+        rows=max(CAL_ROWS, CAL_MEASURE_ROWS),
+        length=CAL_LENGTH,
+        count_tokens=lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"]),
+    )
 
 
 def convert(work: Path, hf: Path, bits: float) -> tuple[Path, float]:
-    """exllamav2's converter, once per work dir and bit rate."""
+    """exllamav2's converter (`training.quantize`), once per work dir and bit rate; the
+    measurement is saved beside `hf` and reused for other bit rates."""
+    from retrieval.errors import TwinError
+    from training.quantize import quantize_exl2
+
     out = work / f"exl2-{bits:g}bpw"
-    started = time.perf_counter()
-    if not (out / "config.json").is_file():
-        cal = calibration(work, hf)
-        command = [
-            sys.executable,
-            "-m",
-            "exllamav2.conversion.convert_exl2",
-            "-i",
-            str(hf),
-            "-o",
-            str(work / "convert-job"),
-            "-nr",  # never resume a stale job
-            "-cf",
-            str(out),
-            "-b",
-            str(bits),
-            "-hb",
-            "6",
-            "-c",
-            str(cal),
-            "-r",
-            str(CAL_ROWS),
-            "-mr",
-            str(CAL_MEASURE_ROWS),
-            "-l",
-            str(CAL_LENGTH),
-            "-ml",
-            str(CAL_LENGTH),
-        ]
-        print("converting (a minute or two):", " ".join(command), flush=True)
-        done = subprocess.run(command, capture_output=True, text=True)
-        # The converter exits 0 after some of its own errors: trust the output folder.
-        if done.returncode != 0 or not (out / "config.json").is_file():
-            sys.exit(
-                f"exllamav2's converter failed (exit {done.returncode}):\n"
-                f"{(done.stdout + done.stderr)[-4000:]}"
-            )
-    quant = json.loads((out / "config.json").read_text()).get("quantization_config", {})
-    if quant.get("bits") != bits:
-        sys.exit(f"{out} is not a {bits} bpw EXL2 model (quantization_config: {quant})")
-    return out, time.perf_counter() - started
+    fresh = not (out / "config.json").is_file()  # else kept from an earlier --keep run
+    if fresh:
+        print(f"converting {hf} to {bits:g} bpw (a minute or two)", flush=True)
+    try:
+        result = quantize_exl2(
+            hf,
+            out,
+            bits=bits,
+            head_bits=6,
+            work_dir=work,
+            calibration=calibration(work, hf) if fresh else None,
+            rows=CAL_ROWS,
+            measurement_rows=CAL_MEASURE_ROWS,
+            length=CAL_LENGTH,
+            measurement_length=CAL_LENGTH,
+        )
+    except TwinError as exc:
+        sys.exit(f"gpu_generate: {exc}")
+    return result.out_dir, result.seconds
 
 
 def folder_mb(path: Path) -> float:

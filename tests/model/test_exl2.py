@@ -1,13 +1,11 @@
 """The exl2 backend. On a machine without CUDA (CI) only the start-up errors run; the
-`gpu` tests build a tiny random Llama, quantize it to EXL2 with exllamav2's own converter,
-and stream from it through `Exl2Generator`."""
+`gpu` tests build a tiny random Llama, quantize it to EXL2 with exllamav2's own converter
+(through `training.quantize`), and stream from it through `Exl2Generator`."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -82,44 +80,37 @@ def build_tiny_model(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def exl2_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from transformers import AutoTokenizer
+
+    from training.quantize import quantize_exl2, write_calibration
+
     root = tmp_path_factory.mktemp("exl2")
     hf = build_tiny_model(root)
-    cal = root / "cal.parquet"
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    pq.write_table(pa.table({"text": [CALIBRATION] * 8}), cal)
-    out = root / "exl2"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "exllamav2.conversion.convert_exl2",
-            "-i",
-            str(hf),
-            "-o",
-            str(root / "work"),
-            "-cf",
-            str(out),
-            "-b",
-            "4.0",
-            "-hb",
-            "6",
-            "-c",
-            str(cal),
-            "-r",
-            "4",
-            "-mr",
-            "4",
-            "-l",
-            "256",
-            "-ml",
-            "256",
-        ],
-        check=True,
+    tokenizer: Any = AutoTokenizer.from_pretrained(str(hf))
+    cal = write_calibration(
+        [CALIBRATION],
+        root / "cal.parquet",
+        rows=4,
+        length=256,
+        count_tokens=lambda text: len(tokenizer(text)["input_ids"]),
     )
-    assert json.loads((out / "config.json").read_text())["quantization_config"]["bits"] == 4.0
-    return out
+    result = quantize_exl2(
+        hf,
+        root / "exl2",
+        bits=4.0,
+        head_bits=6,
+        work_dir=root / "work",
+        calibration=cal,
+        rows=4,
+        measurement_rows=4,
+        length=256,
+        measurement_length=256,
+    )
+    assert (
+        json.loads((result.out_dir / "config.json").read_text())["quantization_config"]["bits"]
+        == 4.0
+    )
+    return result.out_dir
 
 
 @pytest.mark.gpu
