@@ -32,6 +32,17 @@ def smol(model_cache: Path) -> Iterator[HfGenerator]:
 
 
 @pytest.fixture(scope="session")
+def smol_dir(smol: HfGenerator, model_cache: Path) -> Path:
+    """SmolLM2-135M-Instruct as a plain HF folder (the dequantized GGUF `smol` loaded)."""
+    from model.gguf import dequantized_folder
+    from model.hf import default_model_source
+
+    source = default_model_source()
+    assert source.gguf_file is not None
+    return dequantized_folder(source.location, source.gguf_file, model_cache)
+
+
+@pytest.fixture(scope="session")
 def tiny_model_dir(smol: HfGenerator, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer random Llama with SmolLM2's tokenizer, saved as an HF folder."""
     import torch
