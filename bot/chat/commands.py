@@ -12,13 +12,25 @@ gets the same `Command` back:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
+from bot.training_run import TrainOptions
 from model.prompts import FORMATS
+from retrieval.errors import InputError
 
 CommandName = Literal[
-    "draft", "ingest", "sources", "forget", "search", "status", "cancel", "help", "unknown"
+    "draft",
+    "ingest",
+    "sources",
+    "forget",
+    "search",
+    "status",
+    "cancel",
+    "train",
+    "models",
+    "help",
+    "unknown",
 ]
 COMMANDS: tuple[CommandName, ...] = (
     "draft",
@@ -28,6 +40,8 @@ COMMANDS: tuple[CommandName, ...] = (
     "search",
     "status",
     "cancel",
+    "train",
+    "models",
     "help",
 )
 _ALIASES: dict[str, CommandName] = {"start": "help", "add": "ingest", "remove": "forget"}
@@ -46,6 +60,10 @@ sources                                           what I have collected
 forget <url>                                      remove a source and its documents
 status                                            documents, chunks, model, queue
 cancel                                            stop the draft in progress
+train [dpo] [steps N]                             fine-tune on your writing (progress here)
+train status | train cancel | train resume RUN    follow, stop or resume training
+models                                            training runs; * marks the active one
+models activate RUN|base                          draft with RUN (or the base model)
 help                                              this text
 
 On a draft: 👍 / 👎 rate it, 🔁 writes another, ✏️ (or a reply with your own version)
@@ -87,6 +105,54 @@ def _command(name: CommandName, rest: str) -> Command:
     if name in ("ingest", "forget"):
         return Command(name, rest, _urls(rest) or tuple(rest.split()))
     return Command(name, rest)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainArgs:
+    """`train` and its words: start (with options), status or cancel."""
+
+    action: Literal["start", "status", "cancel"] = "start"
+    options: TrainOptions = field(default_factory=TrainOptions)
+
+
+_TRAIN_USAGE = "say train, train dpo, train steps N, train resume RUN, train status or train cancel"
+
+
+def parse_train(text: str) -> TrainArgs:
+    """`train [dpo] [steps N]`, `train resume RUN`, `train status`, `train cancel`."""
+    words = text.lower().split()
+    if words in (["status"], ["cancel"]):
+        return TrainArgs("status" if words == ["status"] else "cancel")
+    dpo, steps, resume = False, None, None
+    rest = iter(text.split())
+    for word in rest:
+        match word.lower():
+            case "dpo":
+                dpo = True
+            case "steps" | "max-steps" | "--max-steps":
+                value = next(rest, "")
+                if not value.isdigit() or int(value) < 1:
+                    raise InputError("train", f"steps wants a whole number of steps, got {value!r}")
+                steps = int(value)
+            case "resume":
+                resume = next(rest, "")
+                if not resume:
+                    raise InputError("train", "resume wants a run id; models lists them")
+            case _:
+                raise InputError("train", f"I do not know {word!r}; {_TRAIN_USAGE}")
+    if resume and (dpo or steps is not None):
+        raise InputError("train", "a resumed run keeps its own settings; say train resume RUN")
+    return TrainArgs(options=TrainOptions(max_steps=steps, dpo=dpo, resume=resume))
+
+
+def parse_models(text: str) -> str | None:
+    """`models` (None: list them) or `models activate RUN|base` (that RUN)."""
+    words = text.split()
+    if not words or words == ["list"]:
+        return None
+    if words[0].lower() == "activate" and len(words) == 2:
+        return words[1]
+    raise InputError("models", "say models to list the runs, or models activate RUN|base")
 
 
 def _urls(text: str) -> tuple[str, ...]:

@@ -4,6 +4,11 @@ This is the chat side's only place that turns a `TwinError` into text; a handler
 never raises for bad input, and an unexpected error becomes one message (and a logged
 traceback), so one bad update never takes the bot down. Access control, the per-user rate
 limit and the one-draft-in-flight rule live here, so every adapter gets them alike.
+
+`train` runs the trainer as a child process (bot/training_jobs.py) and shows its progress
+as one message edited at most every `chat.edit_interval` seconds (the `DraftUpdate`s every
+adapter already renders), then a `Say` with the outcome. The job outlives the message: a
+chat that stops listening leaves it running, and `train status` shows where it is.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 
 from bot.app import Twin
-from bot.chat.commands import HELP, Command, parse
+from bot.chat.commands import HELP, Command, parse, parse_models, parse_train
 from bot.chat.replies import ChatUser, DraftFinal, DraftUpdate, FeedbackAction, Out, Say
 from bot.metrics import Metrics
+from bot.training_jobs import TrainingJobs
 from model.draft import DraftDone, DraftRequest, DraftWriter, Prepared
 from model.generator import Finished, TextDelta
 from retrieval.errors import InputError, TwinError
@@ -43,8 +49,10 @@ class ChatHandler:
         allowed: Callable[[ChatUser], bool],
         rate_per_minute: int = 20,
         metrics: Metrics | None = None,
+        training: TrainingJobs | None = None,
     ) -> None:
         self.twin = twin
+        self.training = training or TrainingJobs(twin)
         self.writer = writer
         self.allowed = allowed
         self.rate_per_minute = rate_per_minute
@@ -122,11 +130,14 @@ class ChatHandler:
         return True
 
     async def cancel_all(self) -> int:
-        """Shutdown: stop every draft (each is recorded as cancelled)."""
+        """Shutdown: stop every draft (each is recorded as cancelled) and a training
+        child (its run is marked failed and resumable); the number of drafts stopped."""
         flights = list(self._drafts.values())
         for flight in flights:
             flight.task.cancel()
-        await asyncio.gather(*(f.task for f in flights), return_exceptions=True)
+        await asyncio.gather(
+            *(f.task for f in flights), self.training.shutdown(), return_exceptions=True
+        )
         return len(flights)
 
     # --- commands -----------------------------------------------------------------------
@@ -148,7 +159,13 @@ class ChatHandler:
                 yield Say(await self._status())
             case "cancel":
                 cancelled = await self.cancel(user)
-                yield Say("Cancelling your draft." if cancelled else "No draft in progress.")
+                hint = " (train cancel stops training)" if self.training.current else ""
+                yield Say("Cancelling your draft." if cancelled else f"No draft in progress{hint}.")
+            case "train":
+                async for out in self._train(command):
+                    yield out
+            case "models":
+                yield Say(await self._models(command))
             case "help":
                 yield Say(HELP)
             case _:
@@ -221,6 +238,42 @@ class ChatHandler:
             return
         finally:
             events.put_nowait(None)
+
+    async def _train(self, command: Command) -> AsyncIterator[Out]:
+        args = parse_train(command.text)
+        if args.action == "status":
+            yield Say(await self.training.status_text())
+            return
+        if args.action == "cancel":
+            job = await self.training.cancel()
+            yield Say("Cancelling the training run." if job else "No training in progress.")
+            return
+        job = await self.training.start(args.options)
+        async for text in job.live(self.twin.config.chat.edit_interval):
+            yield DraftUpdate(text)
+        yield Say((await job.wait()).summary())
+
+    async def _models(self, command: Command) -> str:
+        """The runs with their status (* the active one), or activate one."""
+        models = await asyncio.to_thread(lambda: self.twin.models)
+        target = parse_models(command.text)
+        if target is not None:
+            run = await asyncio.to_thread(models.activate, None if target == "base" else target)
+            swapped = await self.twin.follow_active_model()
+            now = " New drafts use it now." if swapped else ""
+            return f"Active model: {run.id if run else 'base'}.{now}"
+        runs = await asyncio.to_thread(models.runs, 20)
+        active = await asyncio.to_thread(models.active)
+        lines = [f"{'*' if active is None else ' '} base (the configured model)"]
+        for r in runs:
+            mark = "*" if active is not None and r.id == active.id else " "
+            ppl = r.metrics.get("eval", {}).get(r.id, {}).get("perplexity")
+            extra = f", perplexity {ppl:.2f}" if ppl is not None else ""
+            extra += f": {r.error}" if r.status == "failed" and r.error else ""
+            lines.append(f"{mark} {r.id} {r.status} ({r.stage}){extra}")
+        if not runs:
+            lines.append("No training runs yet: send train to fine-tune on your writing.")
+        return "\n".join(lines)
 
     async def _ingest(self, command: Command) -> str:
         if not command.urls:
