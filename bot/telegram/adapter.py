@@ -37,6 +37,8 @@ MENU = (
     ("forget", "remove a source"),
     ("status", "documents, chunks, model, queue"),
     ("cancel", "stop the draft in progress"),
+    ("train", "fine-tune on your writing: train [dpo] [steps N], train status, train cancel"),
+    ("models", "training runs; models activate RUN|base"),
     ("help", "what this bot does"),
 )
 

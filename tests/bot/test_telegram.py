@@ -4,6 +4,7 @@ real ChatHandler over the sample writing and SmolLM2 where a test drafts."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
@@ -284,6 +285,12 @@ async def test_a_stranger_is_refused_and_nothing_is_made(
         assert len(emulator.find("sendMessage", 7)) == 1
         assert emulator.find("editMessageText", 7) == []
         assert twin.drafts.recent() == []
+        # The command menu set at start names every command, training's included.
+        [menu] = [c for c in emulator.calls if c.method == "setMyCommands"]
+        commands = menu.params["commands"]
+        entries = json.loads(commands) if isinstance(commands, str) else commands
+        named = {entry["command"] for entry in entries}
+        assert {"draft", "search", "cancel", "train", "models", "help"} <= named
 
 
 @pytest.mark.slow
