@@ -52,32 +52,19 @@ CAL_ROWS, CAL_MEASURE_ROWS, CAL_LENGTH = 16, 8, 1024
 
 def missing_requirement() -> str | None:
     """Why this benchmark cannot run here, or None."""
-    try:
-        import torch
-    except ImportError:
-        return "torch is not installed"
-    if not torch.cuda.is_available():
-        return (
-            "no CUDA GPU is visible (torch.cuda.is_available() is False); this benchmark "
-            "measures GPU generation and needs torch with CUDA on a machine with a GPU"
-        )
-    for module, hint in [
-        ("transformers", "pip install transformers"),
-        ("exllamav2", "pip install 'llm-twin[exl2]' (needs CUDA and nvcc)"),
-        ("pandas", "exllamav2's converter reads calibration with pandas: pip install pandas"),
-        ("fastparquet", "exllamav2's converter reads parquet with fastparquet: pip install it"),
-        ("pyarrow", "pip install pyarrow"),
-    ]:
-        if importlib.util.find_spec(module) is None:
-            return f"{module} is not installed: {hint}"
-    from model.exl2 import import_exllamav2
-    from retrieval.errors import ConfigError
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ is not installed
+    from bench import gpu_support
 
-    try:
-        import_exllamav2()  # builds or loads the CUDA extension: fails here, clearly
-    except ConfigError as exc:
-        return str(exc)
-    return None
+    return gpu_support.missing_requirement(
+        "GPU generation",
+        [
+            ("transformers", "pip install transformers"),
+            ("exllamav2", "pip install 'llm-twin[exl2]' (needs CUDA and nvcc)"),
+            ("pandas", "exllamav2's converter reads calibration with pandas: pip install pandas"),
+            ("fastparquet", "exllamav2's converter reads parquet with fastparquet: pip install it"),
+            ("pyarrow", "pip install pyarrow"),
+        ],
+    )
 
 
 def sample_texts() -> list[str]:

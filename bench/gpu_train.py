@@ -53,36 +53,19 @@ CAL_ROWS, CAL_MEASURE_ROWS, CAL_LENGTH = 16, 8, 1024
 
 def missing_requirement() -> str | None:
     """Why this benchmark cannot run here, or None."""
-    try:
-        import torch
-    except ImportError:
-        return "torch is not installed"
-    if not torch.cuda.is_available():
-        return (
-            "no CUDA GPU is visible (torch.cuda.is_available() is False); this benchmark "
-            "measures LoRA training and EXL2 quantization and needs torch with CUDA on a "
-            "machine with a GPU"
-        )
-    for module, hint in [
-        ("transformers", "pip install transformers"),
-        ("trl", "pip install trl"),
-        ("peft", "pip install peft"),
-        ("datasets", "pip install datasets"),
-        ("pyarrow", "pip install pyarrow"),
-    ]:
-        if importlib.util.find_spec(module) is None:
-            return f"{module} is not installed: {hint}"
-    from model.exl2 import import_exllamav2
-    from retrieval.errors import ConfigError
-    from training.quantize import cuda_missing_reason
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ is not installed
+    from bench import gpu_support
 
-    if (reason := cuda_missing_reason()) is not None:
-        return reason
-    try:
-        import_exllamav2()  # builds or loads the CUDA extension: fails here, clearly
-    except ConfigError as exc:
-        return str(exc)
-    return None
+    return gpu_support.missing_requirement(
+        "LoRA training and EXL2 quantization",
+        [
+            ("transformers", "pip install transformers"),
+            ("trl", "pip install trl"),
+            ("peft", "pip install peft"),
+            ("datasets", "pip install datasets"),
+            ("pyarrow", "pip install pyarrow"),
+        ],
+    )
 
 
 # --- the pieces ---------------------------------------------------------------------------

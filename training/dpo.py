@@ -7,25 +7,22 @@ Pairs come from training/preferences.py in TRL's conversational format.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from training.lora import (
     CardInfo,
     ProgressCallback,
+    Stage,
     StageResult,
     TrainSettings,
     last_checkpoint,
     load_base,
     load_tokenizer,
-    make_card,
-    out_of_memory_explained,
-    peak_memory,
     progress_callback,
     quiet_libraries,
     resolve_device,
-    save_adapter,
+    run_stage,
     set_threads,
     trainer_args,
     without_printer,
@@ -73,19 +70,5 @@ def train_dpo(
             callbacks=[report],
         )
     )
-    started = time.perf_counter()
-    with out_of_memory_explained(settings, "DPO"):
-        trainer.train(resume_from_checkpoint=resume)
-    seconds = time.perf_counter() - started
-    card = make_card(info, trainer.model, settings, "dpo")
-    adapter = save_adapter(trainer.model, tokenizer, run_dir / ADAPTER, card)
-    return StageResult(
-        stage="dpo",
-        adapter_dir=adapter,
-        steps=trainer.state.global_step,
-        losses=tuple(report.losses),
-        tokens=report.tokens - report.first_tokens,
-        seconds=seconds,
-        peak_memory_bytes=peak_memory(device),
-        resumed_from=resume,
-    )
+    stage = Stage("dpo", trainer, tokenizer, report, device, resume, run_dir / ADAPTER)
+    return run_stage(stage, settings, info)

@@ -320,6 +320,40 @@ def out_of_memory_explained(settings: TrainSettings, stage: str) -> Iterator[Non
         raise
 
 
+@dataclass(frozen=True)
+class Stage:
+    """One stage's trainer, ready to run: what `run_stage` needs besides the settings."""
+
+    name: str  # "sft" or "dpo"
+    trainer: Any
+    tokenizer: Any
+    report: Any  # the `progress_callback` the trainer holds
+    device: str
+    resume: str | None
+    target: Path  # where the finished adapter goes
+
+
+def run_stage(stage: Stage, settings: TrainSettings, info: CardInfo) -> StageResult:
+    """Train (from the checkpoint, if any), then save the adapter with its card."""
+    started = time.perf_counter()
+    with out_of_memory_explained(settings, stage.name.upper()):
+        stage.trainer.train(resume_from_checkpoint=stage.resume)
+    seconds = time.perf_counter() - started
+    model = stage.trainer.model
+    card = make_card(info, model, settings, stage.name)
+    adapter = save_adapter(model, stage.tokenizer, stage.target, card)
+    return StageResult(
+        stage=stage.name,
+        adapter_dir=adapter,
+        steps=stage.trainer.state.global_step,
+        losses=tuple(stage.report.losses),
+        tokens=stage.report.tokens - stage.report.first_tokens,
+        seconds=seconds,
+        peak_memory_bytes=peak_memory(stage.device),
+        resumed_from=stage.resume,
+    )
+
+
 def save_adapter(model: Any, tokenizer: Any, target: Path, card: AdapterCard) -> Path:
     """The trained adapter (only the "default" one) with its card, complete or absent."""
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")

@@ -8,7 +8,6 @@ only: the model learns to write like the owner, not to echo requests.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +15,17 @@ from retrieval.errors import InputError
 from training.lora import (
     CardInfo,
     ProgressCallback,
+    Stage,
     StageResult,
     TrainSettings,
     last_checkpoint,
     load_base,
     load_tokenizer,
     lora_config,
-    make_card,
-    out_of_memory_explained,
-    peak_memory,
     progress_callback,
     quiet_libraries,
     resolve_device,
-    save_adapter,
+    run_stage,
     set_threads,
     trainer_args,
     without_printer,
@@ -105,19 +102,5 @@ def train_sft(
             callbacks=[report],
         )
     )
-    started = time.perf_counter()
-    with out_of_memory_explained(settings, "SFT"):
-        trainer.train(resume_from_checkpoint=resume)
-    seconds = time.perf_counter() - started
-    card = make_card(info, trainer.model, settings, "sft")
-    adapter = save_adapter(trainer.model, tokenizer, run_dir / ADAPTER, card)
-    return StageResult(
-        stage="sft",
-        adapter_dir=adapter,
-        steps=trainer.state.global_step,
-        losses=tuple(report.losses),
-        tokens=report.tokens - report.first_tokens,
-        seconds=seconds,
-        peak_memory_bytes=peak_memory(device),
-        resumed_from=resume,
-    )
+    stage = Stage("sft", trainer, tokenizer, report, device, resume, run_dir / ADAPTER)
+    return run_stage(stage, settings, info)
