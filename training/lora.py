@@ -225,7 +225,18 @@ def lora_config(settings: TrainSettings) -> Any:
 
 def trainer_args(settings: TrainSettings, device: str, output_dir: Path) -> dict[str, Any]:
     """The TrainingArguments both stages share."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
     cuda = device.startswith("cuda")
+    # transformers 5.2x renamed gradient checkpointing (the old name warns until v6)
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    checkpointing = (
+        "activation_checkpointing"
+        if "activation_checkpointing" in names
+        else "gradient_checkpointing"
+    )
     return {
         "output_dir": str(output_dir),
         "per_device_train_batch_size": settings.batch_size,
@@ -240,8 +251,8 @@ def trainer_args(settings: TrainSettings, device: str, output_dir: Path) -> dict
         "seed": settings.seed,
         "use_cpu": not cuda,
         "bf16": cuda,
-        "gradient_checkpointing": settings.gradient_checkpointing,
-        "gradient_checkpointing_kwargs": {"use_reentrant": False},
+        f"{checkpointing}": settings.gradient_checkpointing,
+        f"{checkpointing}_kwargs": {"use_reentrant": False},
         "lr_scheduler_type": "cosine",
         "warmup_steps": 0.03,  # below 1: a share of the steps
         "max_length": settings.max_seq_len,
