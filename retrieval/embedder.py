@@ -7,6 +7,7 @@ runs it on one dedicated thread, so the event loop never stalls.
 from __future__ import annotations
 
 import asyncio
+import copy
 import ctypes
 import functools
 import os
@@ -98,9 +99,13 @@ class SentenceTransformerEmbedder:
             raise ConfigError(f"embedding model {self.model_id} does not report a dimension")
         return int(dim)
 
-    @property
+    @functools.cached_property
     def tokenizer(self) -> Tokenizer:
-        tokenizer: Tokenizer = self.load().tokenizer
+        """A copy of the model's tokenizer, for counting and chunking. Not the model's own:
+        a fast tokenizer keeps its padding and truncation settings on the shared Rust
+        backend, so a count in one thread (no padding) switched off the padding `embed`
+        needs in another, and about one batch in ten failed ("Unable to create tensor")."""
+        tokenizer: Tokenizer = copy.deepcopy(self.load().tokenizer)
         return tokenizer
 
     def embed(self, texts: Sequence[str]) -> Vector:
