@@ -170,9 +170,12 @@ def quantize(lazy: LazyTwin, run_id: str | None, bits: float | None) -> None:
         quantize_run(twin, run, click.echo, bits)
 
 
-@click.group("models")
-def models() -> None:
-    """Training runs and the model the bot drafts with."""
+@click.group("models", invoke_without_command=True)
+@click.pass_context
+def models(ctx: click.Context) -> None:
+    """Training runs and the model the bot drafts with (alone: `models list`)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(models_list)
 
 
 @models.command("list")

@@ -74,6 +74,17 @@ def train_sft(
 ) -> StageResult:
     """Train a LoRA adapter on `dataset_folder`'s train split; resume from the last
     checkpoint under `run_dir` if one is there. The adapter lands in run_dir/adapter."""
+    return run_stage(sft_stage(base, dataset_folder, run_dir, settings, progress), settings, info)
+
+
+def sft_stage(
+    base: str,
+    dataset_folder: Path,
+    run_dir: Path,
+    settings: TrainSettings,
+    progress: ProgressCallback | None = None,
+) -> Stage:
+    """The SFT trainer set up (dataset tokenized, prompt tokens masked), not yet run."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
@@ -102,5 +113,4 @@ def train_sft(
             callbacks=[report],
         )
     )
-    stage = Stage("sft", trainer, tokenizer, report, device, resume, run_dir / ADAPTER)
-    return run_stage(stage, settings, info)
+    return Stage("sft", trainer, tokenizer, report, device, resume, run_dir / ADAPTER)

@@ -14,7 +14,7 @@ from model.hf import HfGenerator, ModelSource
 from retrieval.errors import ConfigError, InputError, TrainingError
 from training.dpo import train_dpo
 from training.lora import CardInfo, Progress, TrainSettings, out_of_memory_explained
-from training.sft import train_sft
+from training.sft import sft_stage, train_sft
 
 pytestmark = pytest.mark.slow
 
@@ -90,6 +90,18 @@ async def test_sft_lowers_the_loss_and_the_adapter_changes_what_the_model_writes
     finally:
         await base.aclose()
         await tuned.aclose()
+
+
+def test_the_loss_counts_the_owners_answer_only(smol_dir: Path, tmp_path: Path) -> None:
+    stage = sft_stage(str(smol_dir), write_dataset(tmp_path / "data", 2), tmp_path / "run", FAST)
+    batch = stage.trainer.data_collator([stage.trainer.train_dataset[0]])
+    ids, labels = batch["input_ids"][0].tolist(), batch["labels"][0].tolist()
+    scored = [token for token, label in zip(ids, labels, strict=True) if label != -100]
+    text = stage.tokenizer.decode(scored)
+    # the owner's text (and the end of the turn) is scored; the instruction is not
+    assert text.startswith(VOICE) and "lesson 0" not in text
+    assert "lesson 0" in stage.tokenizer.decode(ids)
+    assert len(scored) < len(ids) / 2
 
 
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(
