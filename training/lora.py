@@ -9,6 +9,7 @@ card (model/adapter_card.py), so a crash never leaves an adapter that looks comp
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import shutil
@@ -261,12 +262,24 @@ def trainer_args(settings: TrainSettings, device: str, output_dir: Path) -> dict
 
 
 def last_checkpoint(output_dir: Path) -> str | None:
+    """The newest *complete* checkpoint under `output_dir`. The trainer writes
+    trainer_state.json last, so a checkpoint without a readable one was cut short (the
+    process was killed while saving) and the one before it is taken instead."""
     if not output_dir.is_dir():
         return None
-    from transformers.trainer_utils import get_last_checkpoint
-
-    found: str | None = get_last_checkpoint(str(output_dir))  # type: ignore[no-untyped-call]
-    return found
+    steps = []
+    for folder in output_dir.glob("checkpoint-*"):
+        number = folder.name.removeprefix("checkpoint-")
+        if folder.is_dir() and number.isdigit():
+            steps.append((int(number), folder))
+    for _, folder in sorted(steps, reverse=True):
+        try:
+            json.loads((folder / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            log.warning("skipping the incomplete checkpoint %s", folder)
+            continue
+        return str(folder)
+    return None
 
 
 def progress_callback(stage: str, report: ProgressCallback | None) -> Any:

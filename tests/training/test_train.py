@@ -13,7 +13,13 @@ from model.generator import GenerationParams, Message, TextDelta
 from model.hf import HfGenerator, ModelSource
 from retrieval.errors import ConfigError, InputError, TrainingError
 from training.dpo import train_dpo
-from training.lora import CardInfo, Progress, TrainSettings, out_of_memory_explained
+from training.lora import (
+    CardInfo,
+    Progress,
+    TrainSettings,
+    last_checkpoint,
+    out_of_memory_explained,
+)
 from training.sft import sft_stage, train_sft
 
 pytestmark = pytest.mark.slow
@@ -123,6 +129,17 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(
     assert result.resumed_from is not None and result.resumed_from.endswith("checkpoint-2")
     assert result.steps == 10 and len(result.losses) == 8  # steps 3..10 only
     assert (result.adapter_dir / "adapter_model.safetensors").is_file()
+
+
+def test_a_checkpoint_cut_short_while_saving_is_passed_over(tmp_path: Path) -> None:
+    sft = tmp_path / "sft"
+    assert last_checkpoint(sft) is None
+    for step, state in [(2, "{}"), (10, '{"global_st'), (12, None)]:
+        (sft / f"checkpoint-{step}").mkdir(parents=True)
+        if state is not None:
+            (sft / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
+    (sft / "checkpoint-x").mkdir()
+    assert last_checkpoint(sft) == str(sft / "checkpoint-2")  # 12 unsaved, 10 half-written
 
 
 def test_dpo_continues_from_the_sft_adapter(smol_dir: Path, tmp_path: Path) -> None:
