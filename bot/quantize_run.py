@@ -8,13 +8,13 @@ the merged model and reused for every later bitrate of the same run.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 from bot.app import Twin
 from bot.training_run import run_folder
 from retrieval.errors import InputError
+from training.dataset import read_split
 from training.export import merge_adapter
 from training.quantize import cuda_missing_reason, quantize_exl2, write_calibration
 from training.registry import Run
@@ -37,7 +37,7 @@ def quantize_run(twin: Twin, run: Run, report: Report, bits: float | None = None
     if reason is not None:
         report(f"not quantized: {reason}")
         return twin.models.require(run.id)
-    texts = _owner_texts(Path(run.dataset_folder))
+    texts = [e.answer for e in read_split(Path(run.dataset_folder), "train")]
     calibration = write_calibration(texts, folder / "calibration.parquet", rows=100, length=2048)
     result = quantize_exl2(
         merged,
@@ -66,10 +66,3 @@ def quantize_run(twin: Twin, run: Run, report: Report, bits: float | None = None
         f"{result.seconds:.0f} s{', measured' if result.measured else ', measurement reused'})"
     )
     return twin.models.require(run.id)
-
-
-def _owner_texts(dataset_folder: Path) -> list[str]:
-    path = dataset_folder / "train.jsonl"
-    if not path.is_file():
-        raise InputError(str(dataset_folder), "the run's dataset is gone; rebuild and retrain")
-    return [json.loads(line)["answer"] for line in path.read_text().splitlines() if line.strip()]

@@ -17,7 +17,7 @@ import re
 import statistics
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +242,32 @@ def save_dataset(
     latest = root / "LATEST"
     latest.write_text(folder.name + "\n", encoding="utf-8")
     return BuiltDataset(folder, train, test, stats, digest)
+
+
+def read_split(folder: Path, split: str, *, required: bool = True) -> list[Example]:
+    """The examples of `split` ("train" or "test") in a folder `save_dataset` wrote."""
+    path = folder / f"{split}.jsonl"
+    if not path.is_file():
+        if required:
+            raise InputError(
+                str(folder),
+                f"no {split}.jsonl here; build the instruction dataset first "
+                "(`llm-twin dataset build` writes it)",
+            )
+        return []
+    known = {f.name for f in fields(Example)}
+    examples = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            examples.append(Example(**{k: v for k, v in data.items() if k in known}))
+        except (ValueError, TypeError) as exc:
+            raise InputError(
+                str(path), f"line {number} is not an example ({exc}); rebuild the dataset"
+            ) from exc
+    return examples
 
 
 def _check_enough(stats: DatasetStats, settings: DatasetSettings) -> None:

@@ -20,11 +20,10 @@ which promotion asks); it is importable from here too.
 from __future__ import annotations
 
 import gc
-import json
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from model.generator import Message, render_transcript
 from retrieval.embedder import Embedder, release_free_memory
 from retrieval.errors import ConfigError, InputError
 from training import stylometry
-from training.dataset import Example
+from training.dataset import Example, read_split
 from training.eval_report import METRICS, PROMOTE_METRICS, EvalReport, Sample
 
 # The report moved to training.eval_report; these names stay importable from here.
@@ -48,7 +47,6 @@ __all__ = [
     "draft",
     "evaluate",
     "load_model",
-    "read_split",
 ]
 
 Progress = Callable[[str, int, int], None]
@@ -131,31 +129,6 @@ def evaluate(
         centroid=centroid,
         settings=asdict(settings),
     )
-
-
-def read_split(folder: Path, split: str, *, required: bool = True) -> list[Example]:
-    """The examples of `split` ("train" or "test") in a folder `save_dataset` wrote."""
-    path = folder / f"{split}.jsonl"
-    if not path.is_file():
-        if required:
-            raise InputError(
-                str(folder),
-                f"no {split}.jsonl here; point at a folder written by `llm-twin dataset build`",
-            )
-        return []
-    known = {f.name for f in fields(Example)}
-    examples = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-            examples.append(Example(**{k: v for k, v in data.items() if k in known}))
-        except (ValueError, TypeError) as exc:
-            raise InputError(
-                str(path), f"line {number} is not an example ({exc}); rebuild the dataset"
-            ) from exc
-    return examples
 
 
 def load_model(spec: ModelSpec, device: str = "cpu") -> tuple[Any, Any]:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from model.records import DraftRecord, Feedback
 from retrieval.errors import InputError
-from training.dataset import Example
+from training.dataset import Example, read_split
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -238,19 +238,9 @@ async def build_preferences(
 def train_examples(folder: Path) -> list[Example]:
     """The train split of a saved instruction dataset, minus any document that is also in
     its test split (so a hand-edited folder cannot leak test text into training)."""
-    train_file = folder / "train.jsonl"
-    if not train_file.is_file():
-        raise InputError(str(folder), "no train.jsonl here; build the instruction dataset first")
-    test_file = folder / "test.jsonl"
-    test_ids = (
-        {row["document_id"] for row in _read_jsonl(test_file)} if test_file.is_file() else set()
-    )
-    names = Example.__dataclass_fields__
-    return [
-        Example(**{k: v for k, v in row.items() if k in names})
-        for row in _read_jsonl(train_file)
-        if row["document_id"] not in test_ids
-    ]
+    train = read_split(folder, "train")
+    test_ids = {e.document_id for e in read_split(folder, "test", required=False)}
+    return [e for e in train if e.document_id not in test_ids]
 
 
 def save_preferences(folder: Path, pairs: Sequence[PreferencePair], stats: PreferenceStats) -> Path:

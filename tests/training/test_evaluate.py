@@ -14,7 +14,7 @@ import pytest
 
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.errors import ConfigError, InputError
-from training.dataset import DatasetStats, Example, save_dataset
+from training.dataset import DatasetStats, Example, read_split, save_dataset
 from training.evaluate import (
     EvalReport,
     EvalSettings,
@@ -24,7 +24,6 @@ from training.evaluate import (
     chat_ids,
     evaluate,
     load_model,
-    read_split,
 )
 from training.stylometry import (
     Stylometry,
