@@ -13,7 +13,6 @@ from pathlib import Path
 
 from bot.app import Twin
 from bot.training_run import run_folder
-from retrieval.errors import InputError
 from training.dataset import read_split
 from training.export import merge_adapter
 from training.quantize import cuda_missing_reason, quantize_exl2, write_calibration
@@ -23,14 +22,12 @@ Report = Callable[[str], None]
 
 
 def quantize_run(twin: Twin, run: Run, report: Report, bits: float | None = None) -> Run:
-    adapter = run.paths.get("adapter")
-    if run.status != "trained" or not adapter:
-        raise InputError(run.id, f"this run is {run.status}; only a trained run is exported")
+    adapter = run.trained_adapter("exported")
     folder = run_folder(twin.config, run.id)
     t = twin.config.training
     bits = t.quantize_bits if bits is None else bits
     report(f"merging {run.id}'s adapter into {run.base_model}")
-    merged = merge_adapter(Path(run.base_model), Path(adapter), folder / "merged")
+    merged = merge_adapter(Path(run.base_model), adapter, folder / "merged")
     twin.models.add_paths(run.id, merged=str(merged))
     report(f"merged model: {merged}")
     reason = cuda_missing_reason()

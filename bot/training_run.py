@@ -22,7 +22,8 @@ from bot.config import Config
 from bot.datasets import build_dataset, build_preference_dataset
 from model.gguf import dequantized_folder
 from model.hf import resolve_model_source
-from retrieval.errors import ConfigError, InputError
+from retrieval.errors import ConfigError
+from training.dataset import BuiltDataset
 from training.dpo import train_dpo
 from training.evaluate import EvalReport, EvalSettings, ModelSpec, evaluate
 from training.lora import CardInfo, Progress, TrainSettings
@@ -95,7 +96,7 @@ def train(
     models.reap()
     if options.resume:
         run = models.resume(options.resume)
-        settings = TrainSettings(**_settings_json(run))
+        settings = TrainSettings.from_json(run.config["training"])
         dpo = bool(run.config.get("dpo"))
         report(f"resuming run {run.id} at its {run.stage} stage")
     else:
@@ -105,8 +106,8 @@ def train(
         dataset, stats = asyncio.run(_datasets(twin, dpo, report))
         run = models.start(
             base_model=base,
-            dataset_hash=dataset.name,
-            dataset_folder=str(dataset),
+            dataset_hash=dataset.digest,
+            dataset_folder=str(dataset.folder),
             config={"training": settings.to_json(), "dpo": dpo, "dataset": stats},
         )
         report(f"run {run.id}: training on {base}")
@@ -144,7 +145,7 @@ def train(
     return models.require(run.id)
 
 
-async def _datasets(twin: Twin, dpo: bool, report: Report) -> tuple[Path, dict[str, Any]]:
+async def _datasets(twin: Twin, dpo: bool, report: Report) -> tuple[BuiltDataset, dict[str, Any]]:
     try:
         built = await build_dataset(twin)
         report(
@@ -156,7 +157,7 @@ async def _datasets(twin: Twin, dpo: bool, report: Report) -> tuple[Path, dict[s
             pairs = await build_preference_dataset(twin, built.folder)
             stats["preferences"] = pairs.to_json()
             report(f"preference pairs: {pairs.total}")
-        return built.folder, stats
+        return built, stats
     finally:
         await twin.release_model()  # the memory is the trainer's now
 
@@ -165,14 +166,12 @@ def evaluate_run(twin: Twin, run_id: str, report: Report, *, promote: bool = Tru
     """Score `run_id` against the base and the active model; activate it if it wins."""
     models = twin.models
     run = models.require(run_id)
-    adapter = run.paths.get("adapter")
-    if run.status != "trained" or not adapter:
-        raise InputError(run_id, f"this run is {run.status}; only a trained run is evaluated")
+    adapter = run.trained_adapter("evaluated")
     active = models.active()
     specs = [ModelSpec("base", Path(run.base_model))]
     if active is not None and active.id != run.id and active.base_model == run.base_model:
         specs.append(ModelSpec(active.id, Path(active.base_model), Path(active.paths["adapter"])))
-    specs.append(ModelSpec(run.id, Path(run.base_model), Path(adapter)))
+    specs.append(ModelSpec(run.id, Path(run.base_model), adapter))
     t = twin.config.training
     settings = EvalSettings(
         drafts=t.eval_drafts,
@@ -204,12 +203,6 @@ def evaluate_run(twin: Twin, run_id: str, report: Report, *, promote: bool = Tru
     else:
         report(f"{run.id} beats {incumbent} on {metric} (--no-promote: left inactive)")
     return result
-
-
-def _settings_json(run: Run) -> dict[str, Any]:
-    raw = dict(run.config["training"])
-    raw["target_modules"] = tuple(raw.get("target_modules", ()))
-    return raw
 
 
 def _stage_line(result: dict[str, Any]) -> str:

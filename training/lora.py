@@ -8,7 +8,6 @@ card (model/adapter_card.py), so a crash never leaves an adapter that looks comp
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import os
@@ -50,6 +49,11 @@ class TrainSettings:
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "target_modules": list(self.target_modules)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrainSettings:
+        """The settings `to_json` wrote (a run's, when it is resumed)."""
+        return cls(**{**data, "target_modules": tuple(data.get("target_modules", ()))})
 
 
 @dataclass(frozen=True)
@@ -412,11 +416,6 @@ def peak_memory(device: str) -> int:
     import resource
 
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-
-
-def release(*objects: Any) -> None:
-    del objects
-    gc.collect()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -76,6 +77,13 @@ class Run:
     finished_at: datetime | None = None
     pid: int | None = None
     host: str = ""
+
+    def trained_adapter(self, action: str) -> Path:
+        """This run's adapter folder, or an InputError saying the run cannot be `action`."""
+        adapter = self.paths.get("adapter")
+        if self.status != TRAINED or not adapter:
+            raise InputError(self.id, f"this run is {self.status}; only a trained run is {action}")
+        return Path(adapter)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -12,6 +12,7 @@ gets the same `Command` back:
 from __future__ import annotations
 
 import re
+import typing
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -32,17 +33,8 @@ CommandName = Literal[
     "help",
     "unknown",
 ]
-COMMANDS: tuple[CommandName, ...] = (
-    "draft",
-    "ingest",
-    "sources",
-    "forget",
-    "search",
-    "status",
-    "cancel",
-    "train",
-    "models",
-    "help",
+COMMANDS: tuple[CommandName, ...] = tuple(
+    name for name in typing.get_args(CommandName) if name != "unknown"
 )
 _ALIASES: dict[str, CommandName] = {"start": "help", "add": "ingest", "remove": "forget"}
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'|]+", re.IGNORECASE)
