@@ -117,6 +117,14 @@ def test_an_interrupted_run_is_marked_failed_and_resumes(twin_home: Path) -> Non
     (failed,) = runs()
     assert failed["status"] == "failed" and "--resume" in str(failed["error"])
 
+    for args, refusal in [
+        (("eval", str(failed["id"])), "this run is failed; only a trained run is evaluated"),
+        (("quantize", str(failed["id"])), "this run is failed; only a trained run is exported"),
+        (("models", "activate", str(failed["id"])), "this run is failed, not trained"),
+    ]:
+        code, output = run(*args)
+        assert code == 2 and refusal in output, (args, output)
+
     code, output = run("train", "--resume", str(failed["id"]), "--no-eval")
     assert code == 0, output
     assert f"resuming run {failed['id']} at its sft stage" in output
@@ -139,4 +147,11 @@ def test_bad_input_registers_no_run(twin_home: Path) -> None:
     assert code == 2 and "there is no trained run yet" in output
     code, output = run("models", "activate", "nope")
     assert code == 2 and "nope: no such training run" in output
+    code, output = run("quantize")
+    assert code == 2 and "there is no trained run yet" in output
+    code, output = run("quantize", "nope")
+    assert code == 2 and "nope: no such training run" in output
+    code, output = run("train", "--resume", "nope")
+    assert code == 2 and "nope: no such training run" in output
     assert runs() == []
+    assert not (twin_home / "runs").exists()  # nothing half-written
