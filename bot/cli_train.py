@@ -16,6 +16,7 @@ from bot.app import Twin
 from bot.cli_context import LazyTwin
 from bot.datasets import build_dataset
 from bot.quantize_run import quantize_run
+from bot.training_events import TrainingMessage, event_line
 from bot.training_run import TrainOptions, evaluate_run
 from bot.training_run import train as train_run
 from retrieval.errors import InputError
@@ -77,10 +78,10 @@ def _reporters(as_events: bool) -> tuple[Callable[[str], None], Callable[[Progre
     if as_events:
 
         def say(text: str) -> None:
-            click.echo(json.dumps({"event": "message", "text": text}), nl=True)
+            click.echo(event_line(TrainingMessage(text)))
 
         def step(progress: Progress) -> None:
-            click.echo(json.dumps({"event": "progress", **progress.to_json()}))
+            click.echo(event_line(progress))
 
         return say, step
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -21,89 +20,28 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Literal
 
 from bot.app import Twin
+from bot.training_events import (
+    TrainingDone,
+    TrainingMessage,
+    TrainingUpdate,
+    describe,
+    parse_event,
+)
 from bot.training_run import TrainOptions
 from retrieval.errors import TrainingError, TwinError
 from training.lora import Progress
-from training.registry import FAILED, TRAINED, Run
+from training.registry import FAILED, Run
 
 log = logging.getLogger(__name__)
 
 _LINE_LIMIT = 4 * 1024 * 1024  # one JSON line (an eval table is one message)
 _STOP_GRACE = 30.0  # seconds a terminated trainer gets to mark its run failed
 _LIVE_MESSAGES = 3  # message lines kept in the live progress text
-_SUMMARY_CHARS = 3000
-_PROGRESS_FIELDS = tuple(f.name for f in fields(Progress))
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingMessage:
-    """A line the trainer says ("dataset ...: 40 train and 5 test examples")."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class TrainingDone:
-    """How a job ended: `trained` (exit 0), `cancelled` (we stopped it) or `failed`."""
-
-    status: Literal["trained", "cancelled", "failed"]
-    exit_code: int
-    run: Run | None
-    promoted: bool = False
-    swapped: bool = False  # the serving bot now drafts with the promoted run
-    error: str = ""
-    stop_reason: str = ""
-    messages: tuple[str, ...] = ()
-    log_path: Path | None = None
-
-    def summary(self) -> str:
-        run = self.run
-        if self.status == "trained":
-            head = "✅ Training finished" + (f": run {run.id} is trained." if run else ".")
-            if self.promoted:
-                head += " It beat the model before it and is now the active model"
-                head += "; new drafts use it." if self.swapped else "."
-            elif run is not None:
-                head += f" Not promoted; `models activate {run.id}` drafts with it anyway."
-        elif self.status == "cancelled":
-            head = f"⏹ Training cancelled ({self.stop_reason}). {_run_hint(run)}"
-        else:
-            head = f"⚠️ Training failed ({_exit(self.exit_code)}): {self.error or 'no reason given'}"
-            head += f"\n{_run_hint(run)}"
-            if self.log_path is not None:
-                head += f"\nLog: {self.log_path}"
-        said = "\n".join(self.messages)
-        if len(said) > _SUMMARY_CHARS:
-            said = "…" + said[-_SUMMARY_CHARS:]
-        return f"{head}\n\n{said}" if said else head
-
-
-def _run_hint(run: Run | None) -> str:
-    """What the owner can do with the run a stopped job leaves behind."""
-    if run is None:
-        return "No run was registered yet; send `train` to start again."
-    if run.status == TRAINED:
-        return (
-            f"Run {run.id} had finished training (its evaluation was cut short); "
-            f"`models activate {run.id}` drafts with it."
-        )
-    return f"Run {run.id} is marked failed; send `train resume {run.id}` to take it back up."
-
-
-def _exit(code: int) -> str:
-    if code < 0:
-        with contextlib.suppress(ValueError):
-            return f"killed by {signal.Signals(-code).name}"
-    return f"exit {code}"
-
-
-TrainingUpdate = Progress | TrainingMessage | TrainingDone
 
 
 class TrainingBusy(TwinError):
@@ -440,36 +378,6 @@ class TrainingJobs:
             mine = [r for r in models.runs(10) if r.created_at >= since]
             run = mine[-1] if mine else None
         return run, models.active()
-
-
-def describe(options: TrainOptions) -> str:
-    """What a job does, e.g. `SFT then DPO, at most 50 steps`."""
-    if options.resume:
-        return f"resuming run {options.resume}"
-    what = "SFT then DPO" if options.dpo else "SFT"
-    if options.max_steps is not None:
-        what += f", at most {options.max_steps} steps"
-    return what
-
-
-def parse_event(line: bytes) -> Progress | TrainingMessage | None:
-    """One line of `train --events` output; None (logged) for anything else."""
-    try:
-        data = json.loads(line)
-    except ValueError:
-        log.info("trainer: %s", line.decode(errors="replace").rstrip())
-        return None
-    if not isinstance(data, dict):
-        return None
-    event = data.get("event")
-    if event == "message":
-        return TrainingMessage(str(data.get("text", "")))
-    if event == "progress":
-        try:
-            return Progress(**{name: data[name] for name in _PROGRESS_FIELDS})
-        except KeyError as exc:
-            log.warning("trainer: a progress event without %s: %s", exc, data)
-    return None
 
 
 def _stderr_error(log_path: Path, tail_bytes: int = 65536) -> tuple[str, str]:

@@ -21,7 +21,8 @@ from bot.app import Twin
 from bot.chat.commands import TrainArgs, parse_models, parse_train
 from bot.chat.handler import REFUSAL, ChatHandler
 from bot.chat.replies import ChatUser, DraftUpdate, Out, Say
-from bot.training_jobs import TrainingDone, TrainingJobs, TrainingMessage
+from bot.training_events import TrainingDone, TrainingMessage
+from bot.training_jobs import TrainingJobs
 from bot.training_run import TrainOptions
 from model.hf import HfGenerator
 from retrieval.errors import InputError
