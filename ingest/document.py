@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -30,6 +31,14 @@ class Document:
     # a single article.
     source_url: str = ""
     fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Whose writing this is, as far as the source can tell: True when the source vouches
+    # it is its account holder's own (an export, the owner's profile), False when it is
+    # someone else's (a repost, a guest post, a quoted post: kept for search, left out of
+    # training), None when the source cannot tell (training then goes by `author`).
+    owned: bool | None = None
+    # Source-specific facts kept with the document, e.g. a GitHub file's path, commit and
+    # blob sha (which a recrawl compares to skip unchanged files), a post's URN.
+    meta: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:

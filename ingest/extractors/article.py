@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 import lxml.html  # type: ignore[import-untyped]
 import trafilatura
 from trafilatura.metadata import extract_metadata
+from trafilatura.settings import set_date_params
 from trafilatura.utils import load_html
 
 from ingest.clean import clean_text
@@ -56,7 +57,6 @@ _PRUNE_XPATH = (
     + ' or @id = "toc" or @role = "navigation")]'
 )
 # No extensive search: it guesses from any dated link on the page (an image permalink).
-_DATE_CONFIG = {"original_date": True, "extensive_search": False}
 _TITLE_SEPARATORS = re.compile(r"\s+[|–—·:-]+\s+")
 _AUTHOR_PREFIX = re.compile(r"^(?:view all posts by|posted by|written by|by)\s+", re.IGNORECASE)
 _JSONLD_DATE = re.compile(r'"datePublished"\s*:\s*"([^"]{8,40})"')
@@ -85,7 +85,7 @@ def parse_article(html: str, url: str, *, platform: str | None = None) -> Docume
         raise ExtractionError(url, "the response is not an HTML page")
     published = _meta_published(tree, html)
     # Metadata before pruning: bylines and dates often sit in the boxes pruned below.
-    meta = extract_metadata(tree, default_url=url, date_config=_DATE_CONFIG)
+    meta = extract_metadata(tree, default_url=url, date_config=set_date_params(extensive=False))
     _prune(tree)
     inline_math(tree)
     codes = lift_code_blocks(tree)
