@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from ingest.chunking import Chunker
 from ingest.clean import clean_text
-from ingest.document import Document
-from ingest.extractors.base import ExtractorRegistry
-from ingest.extractors.local import extract_path
+from ingest.document import Document, document_id
+from ingest.extractors.base import Crawl, ExtractorRegistry, IncrementalExtractor, Seen
+from ingest.extractors.local import crawl_path
 from ingest.extractors.registry import unsupported_input
 from ingest.fetcher import Fetcher
 from ingest.urls import looks_like_url, normalize_url
@@ -42,7 +45,9 @@ class InputResult:
     new: int = 0
     changed: int = 0
     unchanged: int = 0
+    removed: int = 0
     chunks: int = 0
+    not_modified: bool = False  # the source said nothing changed since the last crawl
     error: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -63,9 +68,12 @@ class InputResult:
                 (self.new, "new"),
                 (self.changed, "changed"),
                 (self.unchanged, "unchanged"),
+                (self.removed, "removed"),
             )
             if n
         ]
+        if self.not_modified:
+            counts.append("not modified since the last crawl")
         return f"✓ {self.input}: {', '.join(counts) or 'nothing'} ({self.chunks} chunks)"
 
 
@@ -124,20 +132,26 @@ class Ingestor:
         *,
         allow_paths: bool = False,
         on_result: Callable[[InputResult], None] | None = None,
+        hints: Mapping[str, Any] | None = None,
     ) -> list[InputResult]:
-        """Ingest every input; one bad input never affects the others."""
+        """Ingest every input; one bad input never affects the others. An input already
+        known as a source is recrawled: its extractor gets what the last crawl saw, and
+        documents the source no longer holds are removed. `hints` go to the extractor
+        with that state (e.g. the kind of export a zip is claimed to be)."""
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(raw: str, queue: asyncio.Queue[_Job | None]) -> InputResult:
             async with gate:
-                result = await self._ingest_one(raw, queue, allow_paths=allow_paths)
+                result = await self._ingest_one(
+                    raw, queue, allow_paths=allow_paths, hints=hints or {}
+                )
             if on_result is not None:
                 on_result(result)
             return result
 
         async with self._writer() as queue:
             results = await asyncio.gather(*(one(raw, queue) for raw in inputs))
-        if any(r.new or r.changed for r in results):
+        if any(r.new or r.changed or r.removed for r in results):
             # Fold new rows into the BM25 and ANN indices (and build the ANN index once
             # the table is large enough), so searches stay fast as the corpus grows.
             await asyncio.to_thread(self.index.optimize)
@@ -173,19 +187,51 @@ class Ingestor:
             await writer
 
     async def _ingest_one(
-        self, raw: str, queue: asyncio.Queue[_Job | None], *, allow_paths: bool
+        self,
+        raw: str,
+        queue: asyncio.Queue[_Job | None],
+        *,
+        allow_paths: bool,
+        hints: Mapping[str, Any],
     ) -> InputResult:
         result = InputResult(input=raw.strip())
         source_url = ""
+        crawl = Crawl()
         try:
             source_url, path = await asyncio.to_thread(_source, raw, allow_paths, self.registry)
             result.input = source_url
-            documents = await self._extract(source_url, path)
-            await self._store(documents, source_url, queue, result)
+            seen = await asyncio.to_thread(self._seen, source_url, hints)
+            crawl = await self._crawl(source_url, path, seen)
+            result.notes.extend(crawl.notes)
+            if crawl.not_modified:
+                result.not_modified = True
+                result.unchanged += len(seen.documents)
+            else:
+                result.unchanged += crawl.skipped
+                await self._store(crawl.documents, source_url, queue, result)
+                if crawl.present is not None and result.ok:
+                    gone = sorted(set(seen.documents) - crawl.present)
+                    result.removed += await asyncio.to_thread(self._remove, gone)
         except TwinError as exc:
             result.error = str(exc) if isinstance(exc, InputError) else f"{raw}: {exc}"
-        await asyncio.to_thread(self._record_crawl, source_url, result.error)
+        await asyncio.to_thread(self._record_crawl, source_url, result.error, crawl)
         return result
+
+    def _seen(self, source_url: str, hints: Mapping[str, Any]) -> Seen:
+        source = self.warehouse.get_source(source_url)
+        if source is None:
+            return Seen(state=dict(hints))
+        documents = self.warehouse.source_documents(source_url)
+        return Seen(state={**source.state, **hints}, documents=documents)
+
+    async def _crawl(self, source_url: str, path: Path | None, seen: Seen) -> Crawl:
+        if path is not None:
+            return await asyncio.to_thread(crawl_path, path, seen)
+        extractor = self.registry.for_url(source_url)
+        if isinstance(extractor, IncrementalExtractor):
+            return await extractor.crawl(source_url, self.fetcher, seen)
+        documents = await extractor.extract(source_url, self.fetcher)
+        return Crawl(documents)
 
     async def add_documents(self, source_url: str, documents: Sequence[Document]) -> InputResult:
         """Store and index documents extracted elsewhere (a link shared for a draft was
@@ -217,16 +263,30 @@ class Ingestor:
         if result.ok:
             await asyncio.to_thread(self.warehouse.add_source, source_url, _platform(documents))
 
-    def _record_crawl(self, source_url: str, error: str | None) -> None:
-        """A known source remembers how its last crawl went; a failed first ingest leaves
-        no trace."""
+    def _record_crawl(self, source_url: str, error: str | None, crawl: Crawl) -> None:
+        """A known source remembers how its last crawl went and, when it went well, what
+        it saw; a failed first ingest leaves no trace."""
         if source_url and self.warehouse.get_source(source_url) is not None:
-            self.warehouse.record_crawl(source_url, error=error)
+            state = crawl.state if error is None else None
+            self.warehouse.record_crawl(source_url, error=error, state=state, owner=crawl.owner)
 
-    async def _extract(self, source_url: str, path: Path | None) -> list[Document]:
-        if path is not None:
-            return await asyncio.to_thread(extract_path, path)
-        return await self.registry.for_url(source_url).extract(source_url, self.fetcher)
+    def _remove(self, urls: Sequence[str]) -> int:
+        """Remove the documents a source no longer holds, from the warehouse and the index
+        together (as `_commit` writes them)."""
+        ids = [document_id(url) for url in urls]
+        if not ids:
+            return 0
+        index_written = False
+        try:
+            with self.warehouse.transaction() as tx:
+                removed = sum(tx.delete_document(doc_id) for doc_id in ids)
+                self.index.replace_documents({doc_id: [] for doc_id in ids})
+                index_written = True
+        except BaseException:
+            if index_written:
+                self._restore_index(ids)
+            raise
+        return removed
 
     async def _prepare(
         self, document: Document, source_url: str, result: InputResult
@@ -330,13 +390,13 @@ class Ingestor:
 
     def _restore_index(self, document_ids: list[str]) -> None:
         restored: dict[str, list[Chunk]] = {}
-        for document_id in document_ids:
-            stored = self.warehouse.get_document(document_id)
+        for doc_id in document_ids:
+            stored = self.warehouse.get_document(doc_id)
             if stored is None:
-                restored[document_id] = []
+                restored[doc_id] = []
                 continue
             texts = self.chunker.split(embedding_text(stored.document))
-            restored[document_id] = build_chunks(stored.document, texts, self.embedder.embed(texts))
+            restored[doc_id] = build_chunks(stored.document, texts, self.embedder.embed(texts))
         self.index.replace_documents(restored)
 
 
@@ -349,6 +409,9 @@ def _source(raw: str, allow_paths: bool, registry: ExtractorRegistry) -> tuple[s
     """The canonical source URL for an input: the normalised link, or a local path's
     file:// URI (paths only where the caller allows them: the CLI, not chat)."""
     text = raw.strip()
+    if allow_paths and text.startswith("file://"):  # a local source, as it is stored
+        path = Path(url2pathname(urlsplit(text).path))
+        return path.as_uri(), path
     if not looks_like_url(text):
         if not allow_paths:
             raise unsupported_input(text, registry)

@@ -24,6 +24,7 @@ from trafilatura.utils import load_html
 from ingest.clean import clean_text
 from ingest.content import TEXT_TYPES, sniff
 from ingest.document import Document
+from ingest.extractors.base import Crawl, Seen
 from ingest.extractors.html_text import (
     inline_math,
     lift_code_blocks,
@@ -31,6 +32,7 @@ from ingest.extractors.html_text import (
     tree_blocks,
 )
 from ingest.fetcher import FEED_TYPES, FetchedPage
+from ingest.validators import conditional_headers, not_modified, validators
 from retrieval.errors import ExtractionError
 
 if TYPE_CHECKING:
@@ -138,10 +140,20 @@ class ArticleExtractor:
         return urlsplit(url).scheme in ("http", "https")
 
     async def extract(self, url: str, fetcher: Fetcher) -> list[Document]:
-        page = await fetcher.fetch(url)
-        if is_feed(page):
-            return await self.feeds.from_page(page, fetcher, source_url=url)
-        return [await asyncio.to_thread(document_from_page, page)]
+        return (await self.crawl(url, fetcher, Seen())).documents
+
+    async def crawl(self, url: str, fetcher: Fetcher, seen: Seen) -> Crawl:
+        """The page (or feed) at `url`, asked with the validators of the last crawl: a 304
+        costs nothing further."""
+        page = await fetcher.fetch(url, headers=conditional_headers(seen.state))
+        if is_feed(page) or (not_modified(page) and seen.state.get("feed")):
+            crawl = await self.feeds.crawl_page(page, fetcher, source_url=url, seen=seen)
+            crawl.state["feed"] = True
+            return crawl
+        if not_modified(page):
+            return Crawl(state=dict(seen.state), not_modified=True)
+        document = await asyncio.to_thread(document_from_page, page)
+        return Crawl([document], state=validators(page))
 
     @property
     def feeds(self) -> FeedExtractor:

@@ -11,7 +11,8 @@ import asyncio
 import calendar
 import io
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urljoin, urlsplit
@@ -21,8 +22,10 @@ import feedparser
 from ingest.clean import clean_text
 from ingest.document import Document
 from ingest.extractors.article import document_from_page, platform_for, title_from_url
+from ingest.extractors.base import Crawl, Seen
 from ingest.extractors.html_text import html_to_text
 from ingest.fetcher import HTML_TYPES, TEXT_TYPES, FetchedPage
+from ingest.validators import conditional_headers, not_modified, validators
 from retrieval.errors import ExtractionError, InputError
 
 if TYPE_CHECKING:
@@ -60,6 +63,7 @@ class FeedEntry:
 class FeedResult:
     documents: list[Document]
     problems: list[str] = field(default_factory=list)  # per entry; the owner should see them
+    skipped: int = 0  # entries already stored and not fetched again
 
 
 def parse_feed(xml: bytes | str, url: str) -> list[FeedEntry]:
@@ -91,15 +95,46 @@ class FeedExtractor:
     name: ClassVar[str] = "feed"
     description: ClassVar[str] = "RSS/Atom feeds: one document per entry, full text"
 
-    def __init__(self, *, platform: str | None = None, concurrency: int = 4) -> None:
+    def __init__(
+        self,
+        *,
+        platform: str | None = None,
+        concurrency: int = 4,
+        entry_url: Callable[[str], str] | None = None,
+    ) -> None:
         self.platform = platform  # None: from each entry's host (medium, substack, web)
         self.concurrency = concurrency
+        # Maps an entry's link to the url it is stored under (Medium drops ?source=rss).
+        self._entry_url = entry_url or (lambda url: url)
 
     def matches(self, url: str) -> bool:
         return urlsplit(url).path.lower().endswith(_FEED_PATHS)
 
     async def extract(self, url: str, fetcher: Fetcher) -> list[Document]:
         return await self.from_page(await fetcher.fetch(url), fetcher, source_url=url)
+
+    async def crawl(self, url: str, fetcher: Fetcher, seen: Seen) -> Crawl:
+        page = await fetcher.fetch(url, headers=conditional_headers(seen.state))
+        return await self.crawl_page(page, fetcher, source_url=url, seen=seen)
+
+    async def crawl_page(
+        self, page: FetchedPage, fetcher: Fetcher, *, source_url: str, seen: Seen
+    ) -> Crawl:
+        """A fetched feed against what the last crawl saw: 304 means nothing to do; entries
+        already stored are not fetched again (their feed text is still compared when the
+        feed carries it in full, which catches edits), new ones are read in full."""
+        if not_modified(page):
+            return Crawl(state=dict(seen.state), not_modified=True)
+        result = await self.read(page, fetcher, source_url=source_url, known=seen.documents)
+        dates = [d.published_at for d in result.documents if d.published_at is not None]
+        state: dict[str, Any] = validators(page)
+        newest = max(dates, default=None)
+        previous = seen.state.get("newest")
+        if newest is not None:
+            state["newest"] = max(newest.isoformat(), str(previous or ""))
+        elif previous:
+            state["newest"] = previous
+        return Crawl(result.documents, state=state, skipped=result.skipped, notes=result.problems)
 
     async def from_page(
         self, page: FetchedPage, fetcher: Fetcher, *, source_url: str
@@ -109,16 +144,29 @@ class FeedExtractor:
             log.warning("%s", problem)
         return result.documents
 
-    async def read(self, page: FetchedPage, fetcher: Fetcher, *, source_url: str) -> FeedResult:
-        """Documents of a fetched feed and the problems met on the way."""
-        entries = await asyncio.to_thread(parse_feed, page.text(), page.final_url)
+    async def read(
+        self,
+        page: FetchedPage,
+        fetcher: Fetcher,
+        *,
+        source_url: str,
+        known: Collection[str] = (),
+    ) -> FeedResult:
+        """Documents of a fetched feed and the problems met on the way. Entries whose url
+        is in `known` are not fetched again: taken from the feed when it carries their
+        full text, otherwise skipped (counted in `FeedResult.skipped`)."""
+        parsed = await asyncio.to_thread(parse_feed, page.text(), page.final_url)
+        entries = [replace(e, url=self._entry_url(e.url)) for e in parsed]
+        fresh = [e for e in entries if not (e.url in known and e.needs_page)]
+        skipped = len(entries) - len(fresh)
+        entries = fresh
         gate = asyncio.Semaphore(self.concurrency)
         outcomes = await asyncio.gather(
             *(self._document(entry, fetcher, gate, source_url) for entry in entries)
         )
-        result = FeedResult([doc for doc, _ in outcomes if doc is not None])
+        result = FeedResult([doc for doc, _ in outcomes if doc is not None], skipped=skipped)
         result.problems = [problem for _, problem in outcomes if problem]
-        if not result.documents:
+        if not result.documents and not skipped:
             reasons = "; ".join(result.problems)
             raise ExtractionError(source_url, f"no entry in the feed has any text ({reasons})")
         return result

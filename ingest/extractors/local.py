@@ -11,6 +11,7 @@ from pathlib import Path
 from ingest.clean import clean_text
 from ingest.document import Document
 from ingest.extractors.article import parse_article, parse_date
+from ingest.extractors.base import Crawl, Seen
 from retrieval.errors import InputError
 
 __all__ = ["SUPPORTED_FILES", "SUPPORTED_SUFFIXES", "extract_file", "extract_path"]
@@ -24,15 +25,45 @@ _FIELD = re.compile(r"^([A-Za-z_][\w-]*)\s*:\s*(.*?)\s*$")
 _H1 = re.compile(r"^#[ \t]+(.+?)[ \t#]*$")
 
 
+def crawl_path(path: Path, seen: Seen) -> Crawl:
+    """A file, a folder or a platform export (.zip), as a crawl. Every file a folder holds
+    is present (read or not), so only a file deleted from it is removed from the twin."""
+    if path.suffix.lower() == ".zip" and path.is_file():
+        from ingest.exports.crawl import crawl_export  # zip handling only when needed
+
+        return crawl_export(path, seen)
+    if not path.is_dir():
+        document = extract_file(_existing(path))
+        return Crawl([document], present=frozenset({document.url}))
+    files = _folder_files(path)
+    documents, errors = _read_files(path, files)
+    return Crawl(
+        documents,
+        present=frozenset(f.resolve().as_uri() for f in files),
+        notes=[f"skipped {error}" for error in errors],
+    )
+
+
 def extract_path(path: Path) -> list[Document]:
     """Documents from one file, or from every supported file under a folder.
 
     In a folder, a file that cannot be read is skipped with a warning so one stray file
     does not block the rest; if none can be read, the first reason is raised."""
+    if not _existing(path).is_dir():
+        return [extract_file(path)]
+    documents, errors = _read_files(path, _folder_files(path))
+    for error in errors:
+        log.warning("skipped %s", error)
+    return documents
+
+
+def _existing(path: Path) -> Path:
     if not path.exists():
         raise InputError(str(path), f"no such file or folder; supported: {SUPPORTED_FILES}")
-    if not path.is_dir():
-        return [extract_file(path)]
+    return path
+
+
+def _folder_files(path: Path) -> list[Path]:
     files = sorted(
         p
         for p in path.rglob("*")
@@ -42,17 +73,22 @@ def extract_path(path: Path) -> list[Document]:
     )
     if not files:
         raise InputError(str(path), f"the folder has no supported files; {SUPPORTED_FILES}")
+    return files
+
+
+def _read_files(folder: Path, files: list[Path]) -> tuple[list[Document], list[InputError]]:
+    """The documents of the files that can be read, and why the others could not; when
+    none can be read, the first reason is raised."""
     documents: list[Document] = []
     errors: list[InputError] = []
     for file in files:
         try:
             documents.append(extract_file(file))
         except InputError as exc:
-            log.warning("skipped %s", exc)
             errors.append(exc)
     if not documents:
         raise errors[0]
-    return documents
+    return documents, errors
 
 
 def extract_file(path: Path) -> Document:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ingest.document import Document
 from ingest.extractors.article import is_feed
+from ingest.extractors.base import Crawl, Seen
 from ingest.extractors.feed import FeedExtractor
+from ingest.validators import conditional_headers, not_modified
 from retrieval.errors import ExtractionError
 
 if TYPE_CHECKING:
@@ -77,7 +78,14 @@ class _ProfileFeedExtractor:
         # `fetch_url_for` maps the derived feed URL to the one actually fetched: tests
         # point it at a local server; a mirror or proxy could too.
         self._fetch_url_for = fetch_url_for or (lambda feed_url: feed_url)
-        self._feeds = FeedExtractor(platform=self.platform, concurrency=concurrency)
+        self._feeds = FeedExtractor(
+            platform=self.platform, concurrency=concurrency, entry_url=self.post_url
+        )
+
+    @staticmethod
+    def post_url(url: str) -> str:
+        """The url a post is stored under, from its feed link."""
+        return url
 
     @staticmethod
     def feed_url(url: str) -> str | None:
@@ -87,17 +95,22 @@ class _ProfileFeedExtractor:
         return self.feed_url(url) is not None
 
     async def extract(self, url: str, fetcher: Fetcher) -> list[Document]:
+        return (await self.crawl(url, fetcher, Seen())).documents
+
+    async def crawl(self, url: str, fetcher: Fetcher, seen: Seen) -> Crawl:
         feed_url = self.feed_url(url)
         if feed_url is None:
             raise ExtractionError(url, f"not a {self.platform} profile or publication link")
-        page = await fetcher.fetch(self._fetch_url_for(feed_url))
-        if not is_feed(page):
+        page = await fetcher.fetch(
+            self._fetch_url_for(feed_url), headers=conditional_headers(seen.state)
+        )
+        if not (is_feed(page) or not_modified(page)):
             raise ExtractionError(
                 url,
                 f"{feed_url} did not return a feed (got {page.content_type}); check the"
                 " profile or publication name",
             )
-        return await self._feeds.from_page(page, fetcher, source_url=url)
+        return await self._feeds.crawl_page(page, fetcher, source_url=url, seen=seen)
 
 
 class MediumExtractor(_ProfileFeedExtractor):
@@ -109,11 +122,11 @@ class MediumExtractor(_ProfileFeedExtractor):
     platform: ClassVar[str] = "medium"
     feed_url = staticmethod(medium_feed_url)
 
-    async def extract(self, url: str, fetcher: Fetcher) -> list[Document]:
-        documents = await super().extract(url, fetcher)
+    @staticmethod
+    def post_url(url: str) -> str:
         # Medium tags feed links with ?source=rss-...; without it a post keeps one id
         # whether it came from the feed or was dropped as a link.
-        return [replace(doc, url=_without_source(doc.url)) for doc in documents]
+        return _without_source(url)
 
 
 class SubstackExtractor(_ProfileFeedExtractor):

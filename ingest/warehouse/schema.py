@@ -8,9 +8,11 @@ schema changes, edit the tables here and append a migration; never edit an old o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Dialect
@@ -58,6 +60,8 @@ sources = sa.Table(
     sa.Column("last_crawl_at", UTCDateTime, nullable=True),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("owner", sa.Text, nullable=False, server_default=""),
+    sa.Column("state", sa.Text, nullable=False, server_default="{}"),
 )
 
 documents = sa.Table(
@@ -81,6 +85,8 @@ documents = sa.Table(
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("owned", sa.Boolean, nullable=True),
+    sa.Column("meta", sa.Text, nullable=False, server_default="{}"),
 )
 
 
@@ -96,6 +102,8 @@ class Source:
     status: SourceStatus
     last_error: str | None
     documents: int = 0
+    owner: str = ""  # whose writing the source is, when it says (an export, a profile)
+    state: Mapping[str, Any] = field(default_factory=dict)  # what its last crawl saw
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +122,8 @@ class StoredDocument:
     content_hash: str
     created_at: datetime
     updated_at: datetime
+    owned: bool | None = None
+    meta: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def document(self) -> Document:
@@ -126,6 +136,8 @@ class StoredDocument:
             published_at=self.published_at,
             source_url=self.source_url,
             fetched_at=self.fetched_at,
+            owned=self.owned,
+            meta=self.meta,
         )
 
 
@@ -151,6 +163,8 @@ def source_from_row(row: sa.Row[tuple[object, ...]]) -> Source:
         status=m["status"],
         last_error=m["last_error"],
         documents=m["documents"],
+        owner=m["owner"],
+        state=json.loads(m["state"]),
     )
 
 
@@ -177,6 +191,8 @@ def stored_document_from_row(row: sa.Row[tuple[object, ...]]) -> StoredDocument:
         content_hash=m["content_hash"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        owned=m["owned"],
+        meta=json.loads(m["meta"]),
     )
 
 
@@ -224,6 +240,19 @@ def _0001_sources_documents(conn: Connection) -> None:
     md.create_all(conn, checkfirst=False)
 
 
+def _0002_ownership_crawl_state(conn: Connection) -> None:
+    """Whose writing a source is and what its last crawl saw; per document, whether it is
+    the account holder's own writing and its source-specific facts (JSON)."""
+    for ddl in (
+        "ALTER TABLE sources ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE sources ADD COLUMN state TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE documents ADD COLUMN owned BOOLEAN",
+        "ALTER TABLE documents ADD COLUMN meta TEXT NOT NULL DEFAULT '{}'",
+    ):
+        conn.execute(sa.text(ddl))
+
+
 INGEST_MIGRATIONS: tuple[Migration, ...] = (
     Migration("ingest.0001_sources_documents", _0001_sources_documents),
+    Migration("ingest.0002_ownership_crawl_state", _0002_ownership_crawl_state),
 )

@@ -15,10 +15,11 @@ to check; programming errors (integrity, SQL) propagate as they are.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
@@ -113,15 +114,24 @@ class Warehouse:
         with self._guard("listing sources"), self._engine.connect() as conn:
             return [source_from_row(row) for row in conn.execute(sources_with_counts())]
 
-    def record_crawl(self, url: str, *, error: str | None) -> None:
-        """Record that `url` was just crawled, successfully (`error=None`) or not."""
+    def record_crawl(
+        self,
+        url: str,
+        *,
+        error: str | None,
+        state: Mapping[str, Any] | None = None,
+        owner: str | None = None,
+    ) -> None:
+        """Record that `url` was just crawled, successfully (`error=None`) or not, with
+        what the crawl saw (`state`, handed back next time) and whose writing it is."""
         status: SourceStatus = "ok" if error is None else "error"
+        values: dict[str, Any] = {"last_crawl_at": _now(), "status": status, "last_error": error}
+        if state is not None:
+            values["state"] = json.dumps(dict(state), sort_keys=True, default=str)
+        if owner:
+            values["owner"] = owner
         with self._guard("recording a crawl"), self._writer.begin() as conn:
-            result = conn.execute(
-                sa.update(sources)
-                .where(sources.c.url == url)
-                .values(last_crawl_at=_now(), status=status, last_error=error)
-            )
+            result = conn.execute(sa.update(sources).where(sources.c.url == url).values(values))
             if result.rowcount == 0:
                 raise LookupError(f"{url}: not a known source; add_source() it first")
 
@@ -157,6 +167,16 @@ class Warehouse:
             if len(rows) < batch_size:
                 return
             after = rows[-1].id
+
+    def source_documents(self, url: str) -> dict[str, Mapping[str, str]]:
+        """The documents stored under the source `url`: their url -> `Document.meta`."""
+        with self._guard("reading documents"), self._engine.connect() as conn:
+            query = (
+                sa.select(documents.c.url, documents.c.meta)
+                .join_from(documents, sources, documents.c.source_id == sources.c.id)
+                .where(sources.c.url == url)
+            )
+            return {row.url: json.loads(row.meta) for row in conn.execute(query)}
 
     def documents_under(self, url: str) -> list[str]:
         """The ids `forget(url)` would remove, without removing anything."""
@@ -260,6 +280,8 @@ class WarehouseTransaction:
                 "text": document.text,
                 "content_hash": document.content_hash,
                 "updated_at": now,
+                "owned": document.owned,
+                "meta": json.dumps(dict(document.meta), sort_keys=True),
             }
             find = (
                 sa.select(documents.c.content_hash)
