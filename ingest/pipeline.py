@@ -157,6 +157,31 @@ class Ingestor:
             await asyncio.to_thread(self.index.optimize)
         return list(results)
 
+    async def recrawl(
+        self,
+        sources: Sequence[str] = (),
+        *,
+        on_result: Callable[[InputResult], None] | None = None,
+    ) -> list[InputResult]:
+        """Crawl known sources again (all of them, or those named, as given or as stored),
+        fetching only what changed: the one function behind `llm-twin recrawl` and the
+        scheduled recrawls."""
+        known = [s.url for s in await asyncio.to_thread(self.warehouse.list_sources)]
+        chosen = known
+        if sources:
+            chosen = [await asyncio.to_thread(self._known_source, raw, known) for raw in sources]
+        return await self.ingest(chosen, allow_paths=True, on_result=on_result)
+
+    def _known_source(self, raw: str, known: Sequence[str]) -> str:
+        if raw.strip() in known:
+            return raw.strip()
+        url, _ = _source(raw, True, self.registry)
+        if url not in known:
+            raise InputError(
+                raw, "not a known source; `llm-twin sources` lists them, `ingest` adds one"
+            )
+        return url
+
     async def reindex(
         self,
         documents: Iterator[Document],

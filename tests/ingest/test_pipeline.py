@@ -3,46 +3,18 @@ faults injected by thin wrappers around the real parts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bot.app import Twin
 from bot.config import load_config
 from ingest.fetcher import Fetcher, FetchPolicy
-from ingest.pipeline import Ingestor
 from ingest.warehouse.store import WarehouseTransaction
 from retrieval.errors import StorageError
-from retrieval.types import Chunk
-
-
-class Delegate:
-    def __init__(self, real: Any) -> None:
-        self.real = real
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-
-class CountingEmbedder(Delegate):
-    calls = 0
-    texts = 0
-    fail = False
-
-    def embed(self, texts: Sequence[str]) -> Any:
-        if self.fail:
-            raise RuntimeError("CUDA out of memory")
-        self.calls += 1
-        self.texts += len(texts)
-        return self.real.embed(texts)
-
-
-class FailingIndex(Delegate):
-    def replace_documents(self, chunks_by_document: Mapping[str, Sequence[Chunk]]) -> None:
-        raise StorageError("index disk full")
+from tests.ingest.parts import CountingEmbedder, Delegate, FailingIndex, ingestor
 
 
 class CommitFailsWarehouse(Delegate):
@@ -69,18 +41,6 @@ def write_posts(folder: Path, count: int, word: str = "original") -> Path:
             f"# Post {i}\n\nThis {word} post number {i} talks about topic{i} at length.\n"
         )
     return folder
-
-
-def ingestor(twin: Twin, fetcher: Fetcher, **parts: Any) -> Ingestor:
-    return Ingestor(
-        warehouse=parts.get("warehouse", twin.warehouse),
-        index=parts.get("index", twin.index),
-        embedder=parts.get("embedder", twin.embedder),
-        chunker=twin.chunker,
-        registry=twin.registry,
-        fetcher=fetcher,
-        batch_chunks=parts.get("batch_chunks", 256),
-    )
 
 
 async def test_unchanged_documents_are_not_embedded_again(twin: Twin, tmp_path: Path) -> None:
