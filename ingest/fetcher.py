@@ -43,7 +43,7 @@ from ingest.urls import normalize_url
 from retrieval.errors import ConfigError, FetchError, InputError
 
 __all__ = ["DEFAULT_ACCEPT", "FEED_TYPES", "HTML_TYPES", "TEXT_TYPES"]
-__all__ += ["FetchPolicy", "FetchedPage", "Fetcher"]
+__all__ += ["FetchPolicy", "FetchedPage", "Fetcher", "HTTPStatusError"]
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -98,13 +98,35 @@ class FetchedPage:
         return self.content_type in FEED_TYPES
 
 
+class HTTPStatusError(FetchError):
+    """The server answered with an error status. `status` and `headers` are the last
+    response's, for callers that read an API's error headers (rate limits, for one)."""
+
+    def __init__(self, source: str, reason: str, status: int, headers: Mapping[str, str]) -> None:
+        super().__init__(source, reason)
+        self.status = status
+        self.headers = headers
+
+
 class _Retry(Exception):
     """A transient failure; `fetch` waits and tries again while attempts remain."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        retry_after: float | None = None,
+        response: aiohttp.ClientResponse | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.status = response.status if response is not None else 0
+        self.headers = _headers(response) if response is not None else None
+
+    def error(self, url: str, reason: str) -> FetchError:
+        if self.headers is None:  # a connection failure: there was no response
+            return FetchError(url, reason)
+        return HTTPStatusError(url, reason, self.status, self.headers)
 
 
 class Fetcher:
@@ -198,7 +220,7 @@ class Fetcher:
             except _Retry as retry:
                 if attempt >= self.policy.retries:
                     reason = f"{retry.reason} (gave up after {attempt + 1} attempts)"
-                    raise FetchError(url, reason) from None
+                    raise retry.error(url, reason) from None
                 await asyncio.sleep(self._retry_delay(url, attempt, retry))
                 attempt += 1
 
@@ -209,7 +231,7 @@ class Fetcher:
         if retry.retry_after > p.max_retry_after:
             # Capped so an absurd header cannot overflow the date arithmetic.
             when = datetime.now(UTC) + timedelta(seconds=min(retry.retry_after, 1e7))
-            raise FetchError(
+            raise retry.error(
                 url,
                 f"{retry.reason}; the server asks to wait {retry.retry_after:.0f} s, longer than"
                 f" ingest.max_retry_after ({p.max_retry_after:g} s): try again after"
@@ -245,12 +267,14 @@ class Fetcher:
             except ValueError:  # e.g. unbalanced IPv6 brackets
                 raise FetchError(url, f"redirect to a malformed URL {location!r}") from None
         if status in _RETRY_STATUSES:
-            raise _Retry(_http_status(resp), retry_after_seconds(resp.headers.get("Retry-After")))
+            retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
+            raise _Retry(_http_status(resp), retry_after, resp)
         mime, declared = parse_content_type(resp.headers.get("Content-Type", ""))
         if status == 304:  # the caller sent If-None-Match/If-Modified-Since: nothing new
             return _page(url, current, resp, mime, "utf-8", b"")
         if not 200 <= status < 300:
-            raise FetchError(url, _http_status(resp) + _STATUS_HINTS.get(status, ""))
+            reason = _http_status(resp) + _STATUS_HINTS.get(status, "")
+            raise HTTPStatusError(url, reason, status, _headers(resp))
         if mime:  # before downloading anything
             check_type(url, mime, accept)
         body = await self._read_body(url, resp)
@@ -340,8 +364,12 @@ def _page(
         content_type=mime,
         encoding=enc,
         body=body,
-        headers=CIMultiDictProxy(CIMultiDict(resp.headers)),
+        headers=_headers(resp),
     )
+
+
+def _headers(resp: aiohttp.ClientResponse) -> CIMultiDictProxy[str]:
+    return CIMultiDictProxy(CIMultiDict(resp.headers))
 
 
 def _size(n: int) -> str:

@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from ingest.content import retry_after_seconds
-from ingest.fetcher import FEED_TYPES, FetchedPage, Fetcher, FetchPolicy
+from ingest.fetcher import FEED_TYPES, FetchedPage, Fetcher, FetchPolicy, HTTPStatusError
 from ingest.ssrf import AddressPolicy, BlockedAddressError, GuardedResolver
 from retrieval.errors import FetchError
 from tests.http_server import LocalServer
@@ -292,6 +292,40 @@ async def test_not_found_is_not_retried(server: LocalServer) -> None:
     assert server.hits == {"/missing": 1}
 
 
+async def test_error_status_carries_the_status_and_headers(server: LocalServer) -> None:
+    # An API's error answers say why in their headers (GitHub's rate limit, for one).
+    url = server.page(
+        "/limited", '{"message": "no"}', "application/json", status=403, headers={"X-Left": "0"}
+    )
+
+    error = await fetch_error(url)
+
+    assert isinstance(error, HTTPStatusError)
+    assert (error.status, error.headers["x-left"]) == (403, "0")
+    assert error.reason.startswith("HTTP 403 Forbidden")
+
+
+async def test_retried_status_that_gives_up_carries_the_last_response(
+    server: LocalServer,
+) -> None:
+    async def busy(request: web.Request) -> web.Response:
+        return web.Response(status=429, headers={"X-Attempt": str(server.hits["/busy"])})
+
+    error = await fetch_error(server.route("/busy", busy), policy(retries=1))
+
+    assert isinstance(error, HTTPStatusError)
+    assert (error.status, error.headers["X-Attempt"]) == (429, "2")
+    assert "gave up after 2 attempts" in error.reason
+
+
+async def test_connection_failure_is_not_a_status_error() -> None:
+    async with raw_server("127.0.0.1", None) as raw:
+        error = await fetch_error(f"http://127.0.0.1:{raw.port}/", policy(retries=0))
+
+    assert not isinstance(error, HTTPStatusError)
+    assert "connection reset" in error.reason
+
+
 async def test_server_error_is_retried_then_fails(server: LocalServer) -> None:
     url = server.page("/broken", "oops", status=500)
 
@@ -323,6 +357,7 @@ async def test_retry_after_beyond_the_limit_fails_with_when_to_retry(
 
     assert error.reason.startswith("HTTP 503 Service Unavailable; the server asks to wait")
     assert "longer than ingest.max_retry_after (5 s): try again after" in error.reason
+    assert isinstance(error, HTTPStatusError) and error.headers["Retry-After"] == retry_after
     assert server.hits == {"/busy": 1}
 
 
@@ -416,6 +451,16 @@ async def test_accept_narrows_the_content_types(server: LocalServer) -> None:
 
     assert "unsupported content type text/html; expected application/atom+xml" in str(caught.value)
     assert (plain.content_type, plain.text()) == ("text/plain", "notes")
+
+
+async def test_accept_opens_json_when_asked(server: LocalServer) -> None:
+    # Off by default (see above); an API client asks for it and gets decoded text.
+    url = server.page("/api", '{"name": "caf\u00e9"}', content_type="application/json")
+
+    async with Fetcher(policy()) as fetcher:
+        page = await fetcher.fetch(url, accept={"application/json"})
+
+    assert (page.content_type, page.text()) == ("application/json", '{"name": "café"}')
 
 
 @pytest.mark.parametrize(
