@@ -76,6 +76,7 @@ _ACTIVITY_PAGES |= {("detail", *page) for page in _ACTIVITY_PAGES if page}
 _POST_URN = re.compile(r"urn:li:(?:activity|share|ugcPost):(\d+)")
 _LINKEDIN_EPOCH = datetime(2003, 1, 1, tzinfo=UTC)
 _TITLE_CHARS = 80
+_REFUSED_LOGINS = frozenset({"BAD_PASSWORD", "BAD_EMAIL", "BAD_USERNAME_OR_PASSWORD"})
 # One LinkedIn crawl at a time in this process: two sessions paging at once look like a bot.
 _ONE_CRAWL = threading.Lock()
 
@@ -432,8 +433,14 @@ def _login(
         http.headers.update(Client.AUTH_REQUEST_HEADERS)
         try:
             pause()
-            http.get(f"{base_url}/uas/authenticate", timeout=timeout)
+            page = http.get(f"{base_url}/uas/authenticate", timeout=timeout)
             jsessionid = _cookie(http.cookies, "JSESSIONID")
+            if not jsessionid:
+                raise FetchError(
+                    source,
+                    f"LinkedIn's sign-in page (HTTP {page.status_code}) started no session:"
+                    f" try later, set {ENV_COOKIES}, or {EXPORT}",
+                )
             pause()
             res = http.post(
                 f"{base_url}/uas/authenticate",
@@ -455,14 +462,16 @@ def _login(
         return li_at, jsessionid
     if result == "CHALLENGE":
         raise InputError(source, CHALLENGE)
-    if result.startswith("BAD_") or res.status_code == 401:
+    if result in _REFUSED_LOGINS:
         raise InputError(
             source,
-            f"LinkedIn refused the username or password ({result or res.status_code}): check"
-            f" {ENV_USERNAME} and {ENV_PASSWORD}, or set {ENV_COOKIES}; or {EXPORT}",
+            f"LinkedIn refused the username or password ({result}): check {ENV_USERNAME}"
+            f" and {ENV_PASSWORD}, or set {ENV_COOKIES}; or {EXPORT}",
         )
     raise FetchError(
-        source, f"LinkedIn's sign-in answered HTTP {res.status_code} ({result or 'no result'})"
+        source,
+        f"LinkedIn's sign-in answered HTTP {res.status_code} ({result or 'no login result'}):"
+        f" try later, set {ENV_COOKIES}, or {EXPORT}",
     )
 
 
