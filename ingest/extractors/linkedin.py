@@ -110,7 +110,10 @@ def linkedin_post_time(urn: str) -> datetime | None:
     match = _POST_URN.search(urn)
     if match is None:
         return None
-    at = datetime.fromtimestamp((int(match.group(1)) >> 22) / 1000, UTC)
+    try:
+        at = datetime.fromtimestamp((int(match.group(1)) >> 22) / 1000, UTC)
+    except (OverflowError, OSError, ValueError):  # digits, but not a LinkedIn id
+        return None
     return at if _LINKEDIN_EPOCH <= at <= datetime.now(UTC) else None
 
 
@@ -519,9 +522,8 @@ def _save_cookies(path: Path, host: str, li_at: str, jsessionid: str) -> None:
 def _member(url: str, public_id: str, state: Mapping[str, Any], voyager: _Voyager) -> _Member:
     """Whose feed this is; remembered in the crawl state, so a recrawl asks only for posts."""
     if state.get("public_id") == public_id and state.get("profile_urn") and state.get("owner"):
-        return _Member(
-            public_id, str(state["owner"]), str(state["profile_urn"]), str(state["member_urn"])
-        )
+        member_urn = str(state.get("member_urn") or "")
+        return _Member(public_id, str(state["owner"]), str(state["profile_urn"]), member_urn)
     found = voyager.get(
         "/voyagerIdentityDashProfiles", {"q": "memberIdentity", "memberIdentity": public_id}
     )

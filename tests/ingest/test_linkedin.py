@@ -180,6 +180,7 @@ def test_post_ids_carry_their_time() -> None:
     assert linkedin_post_time(f"urn:li:activity:{(int(at.timestamp() * 1000) << 22) | 99}") == at
     assert linkedin_post_time("urn:li:activity:12") is None  # 1970: not an id with a time
     assert linkedin_post_time("urn:li:fsd_profile:ACoAAB") is None
+    assert linkedin_post_time(f"urn:li:share:{10**40}") is None
 
 
 def test_credentials_from_the_environment(tmp_path: Path) -> None:
