@@ -47,9 +47,9 @@ class LinkedInExportReader:
         return archive.has(SHARES) or archive.has(PROFILE) or bool(_article_files(archive))
 
     def read(self, archive: ExportArchive, *, site: str | None = None) -> Export:
-        owner = _owner(archive)
-        documents: list[Document] = []
         notes: list[str] = []
+        owner = _owner(archive, notes)
+        documents: list[Document] = []
         if archive.has(SHARES):
             documents += _posts(archive, owner, notes)
         articles = _article_files(archive)
@@ -67,13 +67,16 @@ class LinkedInExportReader:
         return Export(self.kind, chronological(documents), owner, notes)
 
 
-def _owner(archive: ExportArchive) -> str:
+def _owner(archive: ExportArchive, notes: list[str]) -> str:
+    """The name in Profile.csv; a profile that does not give it costs only the name."""
     if not archive.has(PROFILE):
         return ""
-    rows = archive.rows(PROFILE, ("First Name", "Last Name"), expected="LinkedIn's Profile.csv")
-    if not rows:
-        return ""
-    return " ".join(f"{rows[0]['First Name']} {rows[0]['Last Name']}".split())
+    rows = archive.rows(PROFILE, (), expected="LinkedIn's Profile.csv")
+    first = rows[0] if rows else {}
+    name = " ".join(f"{first.get('First Name', '')} {first.get('Last Name', '')}".split())
+    if not name:
+        notes.append(f"{PROFILE} gives no First Name or Last Name: the owner's name is unknown")
+    return name
 
 
 def _posts(archive: ExportArchive, owner: str, notes: list[str]) -> list[Document]:

@@ -174,7 +174,7 @@ def _tweet(raw: dict[str, Any]) -> _Tweet:
         created=_created(str(raw.get("created_at") or "")),
         reply_to=reply_to,
         reply_to_name=reply_to_name,
-        likes=str(raw.get("favorite_count") or ""),
+        likes=str(raw.get("favorite_count", "")),
         quoted=quoted,
     )
 

@@ -6,6 +6,7 @@ Each layout follows the platform's documented export, trimmed to a few posts."""
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from retrieval.errors import InputError
 Members = dict[str, str | bytes]
 
 
-def write_zip(path: Path, members: Members) -> Path:
+def write_zip(path: Path, members: Mapping[str, str | bytes]) -> Path:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, data in members.items():
             zf.writestr(name, data)
@@ -403,3 +404,11 @@ def test_a_post_listed_twice_is_stored_once(tmp_path: Path) -> None:
     urls = [d.url for d in export.documents]
     assert len(urls) == len(set(urls)) == 4
     assert "1 repeated post (same link) dropped" in export.notes
+
+
+def test_member_names_written_with_backslashes(tmp_path: Path) -> None:
+    """Zips made on Windows by some tools separate folders with backslashes."""
+    members = {name.replace("/", "\\"): data for name, data in substack_members().items()}
+    path = write_zip(tmp_path / "substack.zip", members)
+    assert detect_export(path) == "substack"
+    assert [d.title for d in read_export(path).documents] == ["Why I write", "A paid deep dive"]
