@@ -80,6 +80,7 @@ class GitHubEmulator:
         self.repos: dict[str, Repo] = {}  # "owner/name" -> repo
         self.tokens = tokens
         self.max_per_page = 100
+        self.link_origin: str | None = None  # where `Link` points; None: this server
         self.limit_anonymous, self.limit_token = 60, 5000
         self.remaining: dict[str, int] = {}  # "" (anonymous) or a token -> requests left
         self.reset = int(time.time()) + 3600
@@ -249,7 +250,7 @@ class GitHubEmulator:
 
         def link(number: int, rel: str) -> str:
             query = urlencode({**request.query, "page": str(number)})
-            return f'<{self.url(request.path)}?{query}>; rel="{rel}"'
+            return f'<{self.link_origin or self.url()}{request.path}?{query}>; rel="{rel}"'
 
         if page > 1:
             links += [link(page - 1, "prev"), link(1, "first")]

@@ -24,13 +24,20 @@ import json
 from collections import Counter
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 from ingest.document import Document
 from ingest.extractors.base import Crawl, Seen
-from ingest.extractors.github_api import TOKEN_SETTING, GitHubAPI, NotFoundError, RepoInfo
+from ingest.extractors.github_api import (
+    TOKEN_SETTING,
+    GitHubAPI,
+    NotFoundError,
+    RepoInfo,
+    head_commit,
+    repo_listing,
+    tree_entries,
+)
 from ingest.extractors.github_files import DEFAULT_EXTENSIONS, RepoFile, read_text, select_files
 from ingest.extractors.github_urls import GitHubTarget, document_url, github_target
 from retrieval.errors import ExtractionError, InputError
@@ -116,9 +123,9 @@ class GitHubExtractor:
         else:
             repos, listing = await self._repo(api, target, stored)
             owner = repos[0].owner
-        before = seen.state.get("repos") or {}
+        before = _mapping(seen.state.get("repos"))
         parts = await _all(
-            self._crawl_repo(api, repo, target, before.get(repo.full_name) or {}, seen)
+            self._crawl_repo(api, repo, target, _mapping(before.get(repo.full_name)), seen)
             for repo in repos
         )
         crawl = Crawl(owner=owner, present=frozenset().union(*(p.present for p in parts)))
@@ -145,18 +152,20 @@ class GitHubExtractor:
     ) -> tuple[list[RepoInfo], dict[str, Any] | None]:
         """Every repository the account owns (/users/ serves organizations too)."""
         not_found = f"no such GitHub user or organization '{login}'"
-        etag = stored.get("etag") if stored and "repos" in stored else None
+        last = _stored_listing(stored)
         answer = await api.get(
-            f"/users/{login}/repos?per_page=100&type=owner", not_found=not_found, etag=etag
+            f"/users/{login}/repos?per_page=100&type=owner",
+            not_found=not_found,
+            etag=last[0] if last else None,
         )
-        if answer.not_modified and stored is not None:
-            return [RepoInfo.from_state(r) for r in stored["repos"]], dict(stored)
-        raw, pages, first = list(_listing(answer.data, api.source)), 1, answer
+        if answer.not_modified and last and stored:
+            return last[1], dict(stored)
+        raw, pages, first = list(repo_listing(answer.data, api.source)), 1, answer
         while answer.next_url is not None:
             if pages >= 100:
                 raise ExtractionError(api.source, "more than 100 pages of repositories")
             answer = await api.get(answer.next_url, not_found=not_found)
-            raw += _listing(answer.data, api.source)
+            raw += repo_listing(answer.data, api.source)
             pages += 1
         repos = [RepoInfo.from_api(r, api.source) for r in raw]
         # Only a one-page listing is asked "changed?" next time: a 304 then covers it all.
@@ -166,7 +175,8 @@ class GitHubExtractor:
     async def _repo(
         self, api: GitHubAPI, target: GitHubTarget, stored: Mapping[str, Any] | None
     ) -> tuple[list[RepoInfo], dict[str, Any] | None]:
-        etag = stored.get("etag") if stored and stored.get("repos") else None
+        last = _stored_listing(stored)
+        last = last if last and len(last[1]) == 1 else None
         answer = await api.get(
             f"/repos/{target.owner}/{target.repo}",
             not_found=(
@@ -176,11 +186,11 @@ class GitHubExtractor:
                 else "no such public repository (or it is private: GitHub returns 404 for"
                 f" private repos without access; set {TOKEN_SETTING} with access)"
             ),
-            etag=etag,
+            etag=last[0] if last else None,
         )
         listing: dict[str, Any] | None
-        if answer.not_modified and stored is not None:
-            repo, listing = RepoInfo.from_state(stored["repos"][0]), dict(stored)
+        if answer.not_modified and last and stored:
+            repo, listing = last[1][0], dict(stored)
         else:
             repo = RepoInfo.from_api(answer.data, api.source)
             tag = answer.headers.get("ETag")
@@ -217,7 +227,7 @@ class GitHubExtractor:
             if target.branch is not None:
                 raise
             return _RepoCrawl(state={**state, "commit": ""})  # an empty repository
-        commit, tree_sha, committed_at = _head(head.data, api.source)
+        commit, tree_sha, committed_at = head_commit(head.data, api.source)
         state["commit"] = commit
         if same and before.get("commit") == commit:  # pushed to another branch
             return _unchanged(known, {**before, **state})
@@ -226,7 +236,7 @@ class GitHubExtractor:
             not_found=f"{key}: the tree of {commit} is gone (force-pushed?); try again",
         )
         files, left_out = select_files(
-            _entries(tree.data, api.source),
+            tree_entries(tree.data, api.source),
             extensions=self.extensions,
             max_file_bytes=self.max_file_bytes,
             max_files=self.max_files_per_repo,
@@ -310,29 +320,16 @@ def _unchanged(known: Mapping[str, Mapping[str, str]], state: dict[str, Any]) ->
     return _RepoCrawl(present=set(known), skipped=len(known), state=state)
 
 
-def _listing(data: Any, source: str) -> list[Any]:
-    if not isinstance(data, list):
-        raise ExtractionError(source, "GitHub's repository listing is not a list")
-    return data
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
-def _head(data: Any, source: str) -> tuple[str, str, datetime | None]:
-    """A branch's head commit: its sha, its tree's sha and when it was committed."""
+def _stored_listing(stored: Any) -> tuple[str, list[RepoInfo]] | None:
+    """The listing the last crawl kept, if any: the ETag to ask with, and its repos."""
     try:
-        commit = data["commit"]
-        details = commit["commit"]
-        date = details.get("committer", {}).get("date")
-        when = datetime.fromisoformat(date) if date else None
-        return str(commit["sha"]), str(details["tree"]["sha"]), when
-    except (KeyError, TypeError, AttributeError, ValueError):
-        raise ExtractionError(source, "GitHub sent a branch without its head commit") from None
-
-
-def _entries(data: Any, source: str) -> list[Any]:
-    tree = data.get("tree") if isinstance(data, dict) else None
-    if not isinstance(tree, list) or not all(isinstance(e, dict) for e in tree):
-        raise ExtractionError(source, "GitHub sent a tree without its entries")
-    return tree
+        return str(stored["etag"]), [RepoInfo.from_state(r) for r in stored["repos"]]
+    except (KeyError, TypeError):  # none kept, or an older layout: ask unconditionally
+        return None
 
 
 async def _all(coros: Iterable[Awaitable[T]]) -> list[T]:

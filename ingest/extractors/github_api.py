@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ingest.fetcher import Fetcher
 
 __all__ = ["API_VERSION", "Answer", "GitHubAPI", "NotFoundError", "RepoInfo"]
+__all__ += ["head_commit", "repo_listing", "tree_entries"]
 
 API_VERSION = "2022-11-28"
 TOKEN_SETTING = "TWIN_GITHUB__TOKEN"
@@ -211,3 +212,28 @@ class GitHubAPI:
                     raise FetchError(self.source, f"GitHub's next page is off the API: {url}")
                 return str(url)
         return None
+
+
+def repo_listing(data: Any, source: str) -> list[Any]:
+    if not isinstance(data, list):
+        raise ExtractionError(source, "GitHub's repository listing is not a list")
+    return data
+
+
+def head_commit(data: Any, source: str) -> tuple[str, str, datetime | None]:
+    """A branch's head commit: its sha, its tree's sha and when it was committed."""
+    try:
+        commit = data["commit"]
+        details = commit["commit"]
+        date = details.get("committer", {}).get("date")
+        when = datetime.fromisoformat(date) if date else None
+        return str(commit["sha"]), str(details["tree"]["sha"]), when
+    except (KeyError, TypeError, AttributeError, ValueError):
+        raise ExtractionError(source, "GitHub sent a branch without its head commit") from None
+
+
+def tree_entries(data: Any, source: str) -> list[Any]:
+    tree = data.get("tree") if isinstance(data, dict) else None
+    if not isinstance(tree, list) or not all(isinstance(e, dict) for e in tree):
+        raise ExtractionError(source, "GitHub sent a tree without its entries")
+    return tree

@@ -443,6 +443,29 @@ async def test_recrawls_read_only_what_changed(github: GitHubEmulator, fetcher: 
     assert set(gone.state["repos"]) == {"ann/tools"}
 
 
+async def test_a_next_page_off_the_api_is_not_followed(
+    github: GitHubEmulator, fetcher: Fetcher
+) -> None:
+    github.max_per_page = 2
+    github.link_origin = "http://127.0.0.2:9"  # the token would go with the request
+
+    with pytest.raises(FetchError, match=r"GitHub.s next page is off the API: http://127\.0\.0\.2"):
+        await extractor(github, token="t0ken").crawl(ANN, fetcher, Seen())
+
+    assert github.hits("/users/ann/repos") == 1
+
+
+async def test_state_from_another_layout_is_asked_afresh(
+    github: GitHubEmulator, fetcher: Fetcher
+) -> None:
+    seen = Seen(state={"listing": {"etag": 'W/"x"', "repos": [{"old": 1}]}, "repos": ["x"]})
+
+    crawl = await extractor(github).crawl(ANN, fetcher, seen)
+
+    assert len(crawl.documents) == len(KEPT) + 2
+    assert "If-None-Match" not in github.requests[0].headers
+
+
 async def test_a_repository_link_is_asked_with_its_etag(
     github: GitHubEmulator, fetcher: Fetcher
 ) -> None:
