@@ -26,11 +26,10 @@ def crawl_export(path: Path, seen: Seen, *, limits: ZipLimits = DEFAULT_LIMITS) 
     hints, or what the last crawl used)."""
     kind, site = _hint(seen.state, "kind"), _hint(seen.state, "site")
     fingerprint = zip_fingerprint(path)
-    read_with = f"{READER_VERSION}:{kind or ''}:{site or ''}"
     if (
         seen.documents
         and seen.state.get("fingerprint") == fingerprint
-        and seen.state.get("read_with") == read_with
+        and seen.state.get("read_with") == _read_with(kind, site)
     ):
         owner = str(seen.state.get("owner", ""))
         return Crawl(state=dict(seen.state), not_modified=True, owner=owner)
@@ -38,10 +37,10 @@ def crawl_export(path: Path, seen: Seen, *, limits: ZipLimits = DEFAULT_LIMITS) 
     state: dict[str, Any] = {
         "kind": export.kind,
         "fingerprint": fingerprint,
-        "read_with": f"{READER_VERSION}:{export.kind}:{site or ''}",
+        "read_with": _read_with(export.kind, site),
         "owner": export.owner,
     }
-    if site:
+    if site and export.kind == "substack":
         state["site"] = site
     return Crawl(
         documents=export.documents,
@@ -50,6 +49,12 @@ def crawl_export(path: Path, seen: Seen, *, limits: ZipLimits = DEFAULT_LIMITS) 
         owner=export.owner,
         notes=list(export.notes),
     )
+
+
+def _read_with(kind: str | None, site: str | None) -> str:
+    """How an export was read: the importers' version, the kind and, for Substack (the
+    only kind that uses it), the publication's address."""
+    return f"{READER_VERSION}:{kind or ''}:{(site or '') if kind == 'substack' else ''}"
 
 
 def _hint(state: Any, key: str) -> str | None:

@@ -85,3 +85,12 @@ def test_a_claimed_kind_comes_through_the_crawl_state(tmp_path: Path) -> None:
     path = write_zip(tmp_path / "x.zip", x_members())
     with pytest.raises(InputError, match="not a Medium data export"):
         crawl_export(path, Seen(state={"kind": "medium"}))
+
+
+def test_an_address_given_for_another_kind_of_export_changes_nothing(tmp_path: Path) -> None:
+    """`ingest a.zip b.zip --site ...` hands the address to every input."""
+    path = write_zip(tmp_path / "x.zip", x_members())
+    first = crawl_export(path, Seen())
+    again = crawl_export(path, seen_after(first, site="https://annlee.substack.com"))
+    assert again.not_modified
+    assert "site" not in first.state
