@@ -31,8 +31,8 @@ def crawl_export(path: Path, seen: Seen, *, limits: ZipLimits = DEFAULT_LIMITS) 
         and seen.state.get("fingerprint") == fingerprint
         and seen.state.get("read_with") == _read_with(kind, site)
     ):
-        owner = str(seen.state.get("owner", ""))
-        return Crawl(state=dict(seen.state), not_modified=True, owner=owner)
+        kept = {k: v for k, v in seen.state.items() if k != "site" or kind == "substack"}
+        return Crawl(state=kept, not_modified=True, owner=str(seen.state.get("owner", "")))
     export = read_export(path, kind, site=site, limits=limits)
     state: dict[str, Any] = {
         "kind": export.kind,
