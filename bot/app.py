@@ -15,10 +15,10 @@ from typing import Any
 
 from bot.config import Config
 from bot.generators import open_generator
+from bot.sources import path_crawler, source_registry
 from ingest.chunking import Chunker
 from ingest.document import Document
 from ingest.extractors.base import ExtractorRegistry
-from ingest.extractors.registry import default_registry
 from ingest.fetcher import Fetcher, FetchPolicy
 from ingest.pipeline import Ingestor, InputResult
 from ingest.urls import normalize_url
@@ -71,7 +71,7 @@ class Twin:
 
     @cached_property
     def registry(self) -> ExtractorRegistry:
-        return default_registry()
+        return source_registry(self.config)
 
     def manifest(self) -> IndexManifest:
         return IndexManifest(
@@ -128,6 +128,7 @@ class Twin:
                 fetcher=fetcher,
                 concurrency=self.config.ingest.concurrency,
                 batch_chunks=self.config.index.write_batch_chunks,
+                path_crawler=path_crawler(self.config),
             )
 
     async def search(

@@ -10,18 +10,16 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 from tqdm import tqdm
 
 from bot.cli_context import LazyTwin, user_errors
 from bot.cli_draft import draft
+from bot.cli_ingest import ingest, recrawl, sources
 from bot.cli_serve import serve
 from bot.cli_train import dataset, eval_command, models, quantize, train
 from bot.config import SECTIONS, load_config
-from ingest.pipeline import InputResult
-from ingest.warehouse.store import Source
 from retrieval.types import SearchFilters
 
 
@@ -65,98 +63,6 @@ def cli(
             raise click.UsageError(f"--set {setting!r}: expected SECTION.KEY=VALUE")
         overrides[key.strip()] = value
     ctx.obj = LazyTwin(lambda: load_config(overrides, home=home, config_file=config_file))
-
-
-@cli.command()
-@click.argument("inputs", nargs=-1, required=True, metavar="URL|PATH...")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per input instead.")
-@click.pass_obj
-def ingest(lazy: LazyTwin, inputs: tuple[str, ...], as_json: bool) -> None:
-    """Fetch, extract, store and index links to your writing (articles, feeds, Medium or
-    Substack profiles) or local files and folders (.md, .txt, .html).
-
-    Prints one line per input and a summary; exits 1 if any input failed.
-    """
-    with lazy.twin() as twin:
-        bar = tqdm(
-            total=len(inputs),
-            unit="input",
-            file=sys.stderr,
-            leave=False,
-            disable=as_json or not sys.stderr.isatty(),
-        )
-
-        def report(result: InputResult) -> None:
-            bar.update(1)
-            line = json.dumps(_result_json(result)) if as_json else result.line()
-            tqdm.write(line, file=sys.stdout)
-            for note in result.notes:
-                tqdm.write(f"  note: {note}", file=sys.stdout)
-
-        async def go() -> list[InputResult]:
-            async with twin.ingestor() as ingestor:
-                return await ingestor.ingest(list(inputs), allow_paths=True, on_result=report)
-
-        results = asyncio.run(go())
-        bar.close()
-        failed = [r for r in results if not r.ok]
-        if not as_json:
-            new = sum(r.new for r in results)
-            changed = sum(r.changed for r in results)
-            unchanged = sum(r.unchanged for r in results)
-            chunks = sum(r.chunks for r in results)
-            click.echo(
-                f"{len(results) - len(failed)} of {len(results)} inputs ingested: "
-                f"{new} new, {changed} changed, {unchanged} unchanged documents, "
-                f"{chunks} chunks indexed" + (f"; {len(failed)} failed" if failed else "")
-            )
-        if failed:
-            sys.exit(1)
-
-
-def _result_json(result: InputResult) -> dict[str, Any]:
-    return {
-        "input": result.input,
-        "ok": result.ok,
-        "new": result.new,
-        "changed": result.changed,
-        "unchanged": result.unchanged,
-        "chunks": result.chunks,
-        "error": result.error,
-    }
-
-
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def sources(lazy: LazyTwin, as_json: bool) -> None:
-    """List the sources you have ingested, with document counts and crawl status."""
-    with lazy.twin() as twin:
-        rows = twin.warehouse.list_sources()
-        if as_json:
-            click.echo(json.dumps([_source_json(s) for s in rows], indent=2))
-            return
-        if not rows:
-            click.echo("no sources yet: add some with `llm-twin ingest URL|PATH`")
-            return
-        for s in rows:
-            crawled = s.last_crawl_at.strftime("%Y-%m-%d %H:%M") if s.last_crawl_at else "never"
-            error = f"  last error: {s.last_error}" if s.last_error else ""
-            click.echo(
-                f"{s.url}  [{s.platform}] {s.documents} docs, {s.status}, crawled {crawled}{error}"
-            )
-
-
-def _source_json(source: Source) -> dict[str, Any]:
-    return {
-        "url": source.url,
-        "platform": source.platform,
-        "documents": source.documents,
-        "status": source.status,
-        "added_at": source.added_at.isoformat(),
-        "last_crawl_at": source.last_crawl_at.isoformat() if source.last_crawl_at else None,
-        "last_error": source.last_error,
-    }
 
 
 def _date(value: str | None, name: str) -> datetime | None:
@@ -288,6 +194,9 @@ def show_config(lazy: LazyTwin) -> None:
             click.echo(f"{key} = {json.dumps(list(value) if isinstance(value, tuple) else value)}")
 
 
+cli.add_command(ingest)
+cli.add_command(recrawl)
+cli.add_command(sources)
 cli.add_command(draft)
 cli.add_command(serve)
 cli.add_command(dataset)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.config_sources import ExportsConfig, GitHubConfig, LinkedInConfig, validate_sources
 from model.prompts import FORMATS
 from retrieval.errors import ConfigError
 
@@ -27,7 +28,8 @@ ENV_PREFIX = "TWIN_"
 MODEL_BACKENDS = ("hf", "exl2", "openai")
 EXL2_CACHES = ("fp16", "q8", "q6", "q4")
 PROMOTE_METRICS = ("perplexity", "style")
-_SECRET_KEY = re.compile(r"(^|_)(token|secret|password|passwd|api_key|apikey)$")
+# LinkedIn's username and cookies travel with its password: from the environment only.
+_SECRET_KEY = re.compile(r"(^|_)(token|secret|password|passwd|api_key|apikey|username|cookies)$")
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,9 @@ class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     slack: SlackConfig = field(default_factory=SlackConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    github: GitHubConfig = field(default_factory=GitHubConfig)
+    linkedin: LinkedInConfig = field(default_factory=LinkedInConfig)
+    exports: ExportsConfig = field(default_factory=ExportsConfig)
     # Where the values came from, for `llm-twin config`; not a setting itself.
     config_file: Path | None = None
 
@@ -310,6 +315,7 @@ class Config:
             ("telegram.webhook_port", self.telegram.webhook_port),
         ):
             need(0 <= port <= 65535, key, "must be a TCP port (0..65535; 0 picks a free one)")
+        validate_sources(self.github, self.linkedin, self.exports, need)
 
 
 SECTIONS: dict[str, type[Any]] = {

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["clean_text"]
+__all__ = ["clean_code", "clean_text"]
 
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _INDENTED = re.compile(r"^(?: {4}|\t)\s*\S")
@@ -125,3 +125,9 @@ def _clean_prose_line(line: str) -> str:
         indent = len(line) - len(line.lstrip(" \t\u00a0"))
         return " " * indent + stripped
     return stripped
+
+
+def clean_code(text: str) -> str:
+    """A source file as it is: only line endings unified and control characters (other
+    than tab and newline) dropped. Indentation, spacing and every line are kept."""
+    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from ingest.chunking import Chunker
-from ingest.clean import clean_text
+from ingest.clean import clean_code, clean_text
 from ingest.document import Document, document_id
 from ingest.extractors.base import Crawl, ExtractorRegistry, IncrementalExtractor, Seen
 from ingest.extractors.local import crawl_path
@@ -116,6 +116,7 @@ class Ingestor:
         fetcher: Fetcher,
         concurrency: int = 4,
         batch_chunks: int = 256,
+        path_crawler: Callable[[Path, Seen], Crawl] = crawl_path,
     ) -> None:
         self.warehouse = warehouse
         self.index = index
@@ -125,6 +126,7 @@ class Ingestor:
         self.fetcher = fetcher
         self.concurrency = concurrency
         self.batch_chunks = batch_chunks
+        self.path_crawler = path_crawler  # local files, folders and export zips
 
     async def ingest(
         self,
@@ -170,12 +172,17 @@ class Ingestor:
         chosen = known
         if sources:
             chosen = [await asyncio.to_thread(self._known_source, raw, known) for raw in sources]
-        return await self.ingest(chosen, allow_paths=True, on_result=on_result)
+        # Local sources are stored as file:// URIs; they are crawled as the paths they name.
+        inputs = [_local_path(url) or url for url in chosen]
+        return await self.ingest(inputs, allow_paths=True, on_result=on_result)
 
     def _known_source(self, raw: str, known: Sequence[str]) -> str:
         if raw.strip() in known:
             return raw.strip()
-        url, _ = _source(raw, True, self.registry)
+        try:
+            url, _ = _source(raw, True, self.registry)
+        except InputError:
+            url = ""
         if url not in known:
             raise InputError(
                 raw, "not a known source; `llm-twin sources` lists them, `ingest` adds one"
@@ -251,7 +258,7 @@ class Ingestor:
 
     async def _crawl(self, source_url: str, path: Path | None, seen: Seen) -> Crawl:
         if path is not None:
-            return await asyncio.to_thread(crawl_path, path, seen)
+            return await asyncio.to_thread(self.path_crawler, path, seen)
         extractor = self.registry.for_url(source_url)
         if isinstance(extractor, IncrementalExtractor):
             return await extractor.crawl(source_url, self.fetcher, seen)
@@ -316,7 +323,8 @@ class Ingestor:
     async def _prepare(
         self, document: Document, source_url: str, result: InputResult
     ) -> _Job | None:
-        text = clean_text(document.text)
+        verbatim = document.meta.get("verbatim") == "1"  # code: whitespace is its syntax
+        text = clean_code(document.text) if verbatim else clean_text(document.text)
         if not text.strip():
             result.notes.append(f"{document.url}: empty after cleaning, skipped")
             return None
@@ -434,15 +442,17 @@ def _source(raw: str, allow_paths: bool, registry: ExtractorRegistry) -> tuple[s
     """The canonical source URL for an input: the normalised link, or a local path's
     file:// URI (paths only where the caller allows them: the CLI, not chat)."""
     text = raw.strip()
-    if allow_paths and text.startswith("file://"):  # a local source, as it is stored
-        path = Path(url2pathname(urlsplit(text).path))
-        return path.as_uri(), path
     if not looks_like_url(text):
         if not allow_paths:
             raise unsupported_input(text, registry)
         path = Path(text).expanduser().resolve()
         return path.as_uri(), path
     return normalize_url(text), None
+
+
+def _local_path(url: str) -> str | None:
+    parts = urlsplit(url)
+    return url2pathname(parts.path) if parts.scheme == "file" else None
 
 
 def _replace_text(document: Document, text: str, source_url: str) -> Document:

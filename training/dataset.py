@@ -5,7 +5,7 @@ on paragraph boundaries. Only the owner's documents count (`owner.names`, author
 handles; "*" takes every author); others are excluded and counted, and so is whatever a
 source marked as someone else's (a repost, a guest post, a quote) whoever the author.
 A document the source vouches for (an export's own posts) with no author name counts as
-the owner's. Instructions come from
+the owner's. Source code (GitHub files marked as code) is searched but not trained on. Instructions come from
 a template built from the title and platform ("Write a LinkedIn post about …"), or from
 the current model asked what request the text answers (falling back to the template when
 its answer is unusable). Exact duplicates and too-short texts are dropped, and the
@@ -159,6 +159,9 @@ async def build_examples(
         if document.owned is False:  # a repost, guest post or quote the source marked
             stats.excluded["by someone else"] += 1
             continue
+        if document.meta.get("kind") == "code":  # searchable, but not the voice of a post
+            stats.excluded["source code"] += 1
+            continue
         vouched = document.owned is True and not document.author.strip()
         if not (vouched or is_owners(document.author, settings.owner_names)):
             stats.excluded["other author" if document.author.strip() else "no author"] += 1
@@ -285,7 +288,9 @@ def _check_enough(stats: DatasetStats, settings: DatasetSettings) -> None:
         )
     if stats.documents_used == 0 and stats.excluded["other author"] + stats.excluded[
         "no author"
-    ] + stats.excluded["by someone else"] == sum(stats.excluded.values()):
+    ] + stats.excluded["by someone else"] + stats.excluded["source code"] == sum(
+        stats.excluded.values()
+    ):
         authors = "other authors" if stats.excluded["other author"] else "no author"
         raise InputError(
             "dataset",

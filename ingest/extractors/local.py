@@ -7,11 +7,15 @@ import logging
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingest.clean import clean_text
 from ingest.document import Document
 from ingest.extractors.article import parse_article, parse_date
 from ingest.extractors.base import Crawl, Seen
+
+if TYPE_CHECKING:
+    from ingest.exports import ZipLimits
 from retrieval.errors import InputError
 
 __all__ = ["SUPPORTED_FILES", "SUPPORTED_SUFFIXES", "extract_file", "extract_path"]
@@ -25,13 +29,15 @@ _FIELD = re.compile(r"^([A-Za-z_][\w-]*)\s*:\s*(.*?)\s*$")
 _H1 = re.compile(r"^#[ \t]+(.+?)[ \t#]*$")
 
 
-def crawl_path(path: Path, seen: Seen) -> Crawl:
+def crawl_path(path: Path, seen: Seen, *, limits: ZipLimits | None = None) -> Crawl:
     """A file, a folder or a platform export (.zip), as a crawl. Every file a folder holds
     is present (read or not), so only a file deleted from it is removed from the twin."""
     if path.suffix.lower() == ".zip" and path.is_file():
         from ingest.exports.crawl import crawl_export  # zip handling only when needed
 
-        return crawl_export(path, seen)
+        return (
+            crawl_export(path, seen) if limits is None else crawl_export(path, seen, limits=limits)
+        )
     if not path.is_dir():
         document = extract_file(_existing(path))
         return Crawl([document], present=frozenset({document.url}))

@@ -86,11 +86,6 @@ async def test_recrawls_embed_only_what_changed(twin: Twin, github: GitHubEmulat
     assert "Small tools I wrote" not in " ".join(embedder.embedded)  # README: not re-embedded
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the pipeline runs clean_text on every document, which strips code indentation;"
-    ' documents with meta["verbatim"] == "1" need to be exempted (then drop this marker)',
-)
 async def test_code_is_stored_verbatim(twin: Twin, github: GitHubEmulator) -> None:
     async with Fetcher(FetchPolicy(allow_private_networks=True, retries=0)) as fetcher:
         [result] = await pipeline(twin, github, fetcher, twin.embedder).ingest([ANN])

@@ -178,9 +178,10 @@ async def test_what_a_source_marks_as_someone_elses_is_never_trained_on() -> Non
     guest = replace(post(2, author="A Guest"), owned=False)
     vouched = replace(post(3, author=""), owned=True)  # an export's own post with no byline
     unknown = post(4, author="")  # nobody vouches for it and it names no author
+    code = replace(post(9), owned=True, meta={"kind": "code", "verbatim": "1"})
     mine = [post(n) for n in range(5, 9)]
     train, test, stats = await build_examples(
-        [repost, guest, vouched, unknown, *mine],
+        [repost, guest, vouched, unknown, code, *mine],
         DatasetSettings(owner_names=("*",), min_documents=3, test_fraction=0.3),
         words,
     )
@@ -188,6 +189,7 @@ async def test_what_a_source_marks_as_someone_elses_is_never_trained_on() -> Non
     assert repost.url not in urls and guest.url not in urls  # even with owner.names ["*"]
     assert vouched.url in urls and {d.url for d in mine} <= urls
     assert stats.excluded["by someone else"] == 2
+    assert code.url not in urls and stats.excluded["source code"] == 1
     assert unknown.url in urls  # "*" takes every author, named or not
     _, _, named = await build_examples([vouched, unknown, *mine], SETTINGS, words)
     assert named.documents_used == 5 and named.excluded["no author"] == 1  # `unknown` only
