@@ -11,7 +11,7 @@ import pytest
 from ingest.exports import EXPORT_KINDS, Export, detect_export, read_export
 from ingest.exports.reader import READERS
 from retrieval.errors import InputError
-from tests.ingest.test_exports_layouts import (
+from tests.fixtures.exports import (
     LAYOUTS,
     LINKEDIN_SHARES,
     linkedin_members,

@@ -11,7 +11,7 @@ from ingest.exports.crawl import crawl_export
 from ingest.extractors.base import Crawl, Seen
 from ingest.extractors.local import crawl_path
 from retrieval.errors import InputError
-from tests.ingest.test_exports_layouts import (
+from tests.fixtures.exports import (
     MEDIUM_RESPONSE,
     medium_members,
     substack_members,

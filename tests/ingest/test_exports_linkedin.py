@@ -10,7 +10,7 @@ import pytest
 
 from ingest.exports import read_export
 from retrieval.errors import InputError
-from tests.ingest.test_exports_layouts import (
+from tests.fixtures.exports import (
     LINKEDIN_ARTICLE,
     LINKEDIN_PROFILE,
     LINKEDIN_SHARES,

@@ -9,7 +9,7 @@ import pytest
 
 from ingest.exports import read_export
 from retrieval.errors import InputError
-from tests.ingest.test_exports_layouts import (
+from tests.fixtures.exports import (
     MEDIUM_DRAFT,
     MEDIUM_RESPONSE,
     MEDIUM_SHIPPING,

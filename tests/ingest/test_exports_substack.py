@@ -9,7 +9,7 @@ import pytest
 
 from ingest.exports import read_export
 from retrieval.errors import InputError
-from tests.ingest.test_exports_layouts import substack_members, write_zip
+from tests.fixtures.exports import substack_members, write_zip
 
 NO_SITE_NOTE = (
     "no publication address given: posts are stored under"

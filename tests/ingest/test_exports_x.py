@@ -10,7 +10,7 @@ import pytest
 
 from ingest.exports import read_export
 from retrieval.errors import InputError
-from tests.ingest.test_exports_layouts import X_TWEETS, write_zip, x_members
+from tests.fixtures.exports import X_TWEETS, write_zip, x_members
 
 THREAD_IDS = ("1500000000000000001", "1500000000000000002", "1500000000000000003")
 

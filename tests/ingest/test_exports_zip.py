@@ -13,7 +13,7 @@ import pytest
 
 from ingest.exports import ZipLimits, detect_export, read_export
 from retrieval.errors import InputError
-from tests.ingest.test_exports_layouts import medium_members, medium_post, write_zip, x_members
+from tests.fixtures.exports import medium_members, medium_post, write_zip, x_members
 
 DAMAGED = "not a zip file (or it is damaged): download the export again"
 BOMB_NAME = "posts/2020-01-01_Big-0123456789ab.html"
