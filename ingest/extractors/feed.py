@@ -49,6 +49,9 @@ class FeedEntry:
     content: str  # full content (content:encoded, atom:content) as text; "" when absent
     summary: str  # description/summary as text; "" when absent or a copy of the content
     has_page: bool = True  # False when the entry links nowhere we could fetch
+    # The feed names its author and this entry names another: a guest post, someone
+    # else's writing in the owner's feed (searchable, never trained on).
+    guest: bool = False
 
     @property
     def needs_page(self) -> bool:
@@ -199,6 +202,7 @@ class FeedExtractor:
             author=author,
             published_at=published,
             source_url=source_url,
+            owned=False if entry.guest else None,
         )
         return document, problem
 
@@ -219,11 +223,19 @@ def _entry(raw: Any, n: int, feed_url: str, feed_author: str) -> FeedEntry | Non
         url=link or f"{feed_url}#entry-{n + 1}",  # unique, so a document id all the same
         title=title,
         author=_author(raw) or feed_author,
+        guest=_is_guest(_author(raw), feed_author),
         published_at=_published(raw),
         content=content,
         summary=summary,
         has_page=link is not None,
     )
+
+
+def _is_guest(author: str, feed_author: str) -> bool:
+    def key(name: str) -> str:
+        return " ".join(name.casefold().split())
+
+    return bool(author and feed_author) and key(author) != key(feed_author)
 
 
 def _text(value: str, mime: str) -> str:

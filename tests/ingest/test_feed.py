@@ -299,3 +299,28 @@ def test_feed_extractor_matches_feed_looking_urls() -> None:
     assert extractor.matches("https://example.com/index.xml")
     assert extractor.matches("https://example.com/posts.atom")
     assert not extractor.matches("https://example.com/feedback")
+
+
+async def test_a_guest_post_in_a_feed_with_an_author_is_marked_as_someone_elses(
+    server: LocalServer, fetcher: Fetcher
+) -> None:
+    feed = rss(
+        item(server.url("/p/own"), "Own", content=LONG_HTML, author="Ann Lee"),
+        item(server.url("/p/guest"), "Guest", content=LONG_HTML, author="Bo Guest"),
+        item(server.url("/p/unsigned"), "Unsigned", content=LONG_HTML),
+    ).replace(
+        "<description>d</description>",
+        "<description>d</description><dc:creator>ann  lee</dc:creator>",
+    )
+    url = server.page("/feed", feed, "application/xml")
+    own, guest, unsigned = await FeedExtractor().extract(url, fetcher)
+    assert (own.owned, guest.owned, unsigned.owned) == (None, False, None)
+    assert (guest.author, unsigned.author) == ("Bo Guest", "ann  lee")
+    # Without a feed-level author nobody is a guest: the source cannot tell.
+    bare = server.page(
+        "/bare",
+        rss(item(server.url("/p/g"), "G", content=LONG_HTML, author="Bo Guest")),
+        "application/xml",
+    )
+    [entry] = await FeedExtractor().extract(bare, fetcher)
+    assert entry.owned is None
