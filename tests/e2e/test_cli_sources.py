@@ -8,6 +8,8 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from bot.cli import cli
 from tests.fixtures.exports import medium_members, write_zip, x_members
 from tests.github_emulator import GitHubEmulator, Repo
 from tests.ingest.test_github import ANN, KEPT, TOOLS_FILES
+from tests.linkedin_emulator import LinkedInEmulator
 
 LOOPBACK = ["--set", "ingest.allowed_networks=127.0.0.1/32"]
 
@@ -27,21 +30,36 @@ def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-@pytest.fixture
-def github() -> Iterator[GitHubEmulator]:
-    """The emulator on its own loop in a thread (the CLI runs `asyncio.run` itself)."""
-    emulator = GitHubEmulator()
-    emulator.add_repo(Repo("ann", "tools", dict(TOOLS_FILES)))
-    emulator.add_repo(Repo("ann", "notes", {"README": b"Notes on tools and testing.\n"}))
+@contextmanager
+def in_thread(server: GitHubEmulator | LinkedInEmulator) -> Iterator[None]:
+    """An emulator on its own loop in a thread (the CLI runs `asyncio.run` itself)."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    asyncio.run_coroutine_threadsafe(emulator.start(), loop).result(10)
-    yield emulator
-    asyncio.run_coroutine_threadsafe(emulator.close(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+    try:
+        yield
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@pytest.fixture
+def github() -> Iterator[GitHubEmulator]:
+    emulator = GitHubEmulator()
+    emulator.add_repo(Repo("ann", "tools", dict(TOOLS_FILES)))
+    emulator.add_repo(Repo("ann", "notes", {"README": b"Notes on tools and testing.\n"}))
+    with in_thread(emulator):
+        yield emulator
+
+
+@pytest.fixture
+def linkedin() -> Iterator[LinkedInEmulator]:
+    emulator = LinkedInEmulator()
+    with in_thread(emulator):
+        yield emulator
 
 
 def sources_json() -> list[dict[str, Any]]:
@@ -127,3 +145,37 @@ def test_a_linkedin_secret_in_the_config_file_is_refused(tmp_path: Path) -> None
     assert code == 2
     assert "linkedin.cookies looks like a secret" in output
     assert "TWIN_LINKEDIN__COOKIES" in output
+
+
+def test_linkedin_live_through_config_and_environment(linkedin: LinkedInEmulator) -> None:
+    ann = linkedin.member("ann-lee", "Ann", "Lee")
+    bo = linkedin.member("bo-guest", "Bo", "Guest")
+    start = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
+    linkedin.post(ann, "Why I write every morning.\n\nIt clears my head.", start)
+    theirs = linkedin.post(bo, "Queues are the answer. What was the question?", start)
+    linkedin.repost(ann, theirs, start + timedelta(days=1))
+    li_at, jsessionid = linkedin.session(ann)
+    env = {"TWIN_LINKEDIN__COOKIES": f'li_at={li_at}; JSESSIONID="{jsessionid}"'}
+    api = ["--set", f"linkedin.base_url={linkedin.url('')}"]
+    api += ["--set", "linkedin.pacing_min=0", "--set", "linkedin.pacing_max=0"]
+    profile = "https://www.linkedin.com/in/ann-lee/"
+
+    code, output = run(*api, "ingest", profile, env=env)
+    assert code == 0, output
+    assert f"✓ {profile}: 2 new" in output
+    [source] = sources_json()
+    assert (source["owner"], source["platform"]) == ("Ann Lee", "linkedin")
+
+    linkedin.post(ann, "Notes on the analytical engine.", start + timedelta(days=2))
+    code, output = run(*api, "recrawl", env=env)
+    assert code == 0, output
+    assert f"✓ {profile}: 1 new, 2 unchanged" in output
+
+    linkedin.sign_out_everyone()  # the cookies expired
+    code, output = run(*api, "recrawl", env=env)
+    assert code == 1
+    [line] = [line for line in output.splitlines() if line.startswith("✗")]
+    assert "Basic_LinkedInDataExport.zip" in line  # the way in that always works
+
+    code, output = run(*api, "ingest", profile, env={"TWIN_LINKEDIN__COOKIES": ""})
+    assert code == 1 and "TWIN_LINKEDIN__COOKIES" in output
