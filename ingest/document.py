@@ -47,3 +47,18 @@ class Document:
     @property
     def content_hash(self) -> str:
         return content_hash(self.title, self.text)
+
+
+TITLE_CHARS = 80
+
+
+def post_title(text: str, limit: int = TITLE_CHARS) -> str:
+    """A title for a post that has none (a LinkedIn post, a tweet): its first line, cut
+    at a word before `limit` characters. One rule for every reader, so a post read live
+    and from an export gets one title, hence one content hash."""
+    first = next((line.strip() for line in text.split("\n") if line.strip()), "")
+    first = first.lstrip("#>-* ").strip() or first
+    if len(first) <= limit:
+        return first
+    cut = first[: limit - 1].rsplit(" ", 1)[0] or first[: limit - 1]
+    return cut.rstrip(" ,;:-–—") + "…"

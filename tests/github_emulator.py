@@ -28,6 +28,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from tests.http_server import serve_on_loopback
+
 __all__ = ["GitHubEmulator", "Repo", "blob_sha"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -143,13 +145,7 @@ class GitHubEmulator:
         return [r.path.rsplit("/", 1)[1] for r in self.requests if "/git/blobs/" in r.path]
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[attr-defined]
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self._runner, self.port = await serve_on_loopback(self.app)
 
     async def close(self) -> None:
         if self._runner is not None:

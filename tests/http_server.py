@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -17,6 +18,17 @@ if not FIXTURES.is_dir():  # a clean clone in CI has shared/ beside it; allow an
     import os
 
     FIXTURES = Path(os.environ.get("TWIN_FIXTURES", "../shared/fixtures")).resolve()
+
+
+async def serve_on_loopback(app: web.Application, **options: Any) -> tuple[web.AppRunner, int]:
+    """Serve `app` on 127.0.0.1 at a free port: its runner (to clean up) and the port."""
+    runner = web.AppRunner(app, access_log=None, **options)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server = site._server
+    assert server is not None and server.sockets  # type: ignore[attr-defined]
+    return runner, server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
 
 
 class LocalServer:
@@ -70,13 +82,7 @@ class LocalServer:
         return f"http://127.0.0.1:{self.port}{path}"
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[attr-defined]
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self._runner, self.port = await serve_on_loopback(self.app)
 
     async def close(self) -> None:
         if self._runner is not None:

@@ -5,11 +5,12 @@ on paragraph boundaries. Only the owner's documents count (`owner.names`, author
 handles; "*" takes every author); others are excluded and counted, and so is whatever a
 source marked as someone else's (a repost, a guest post, a quote) whoever the author.
 A document the source vouches for (an export's own posts) with no author name counts as
-the owner's. Source code (GitHub files marked as code) is searched but not trained on. Instructions come from
-a template built from the title and platform ("Write a LinkedIn post about …"), or from
-the current model asked what request the text answers (falling back to the template when
-its answer is unusable). Exact duplicates and too-short texts are dropped, and the
-train/test split is by *document*, so no extract of a test document is trained on.
+the owner's. Source code (GitHub files marked as code) is searched but not trained on.
+Instructions come from a template built from the title and platform ("Write a LinkedIn
+post about …"), or from the current model asked what request the text answers (falling
+back to the template when its answer is unusable). Exact duplicates and too-short texts
+are dropped, and the train/test split is by *document*, so no extract of a test document
+is trained on.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from ingest.document import Document
+from ingest.document import Document, post_title
 from ingest.exports.archive import ExportArchive
 from ingest.exports.export import Export, chronological
 from ingest.exports.text import (
@@ -25,7 +25,6 @@ from ingest.exports.text import (
     element_text,
     inline_text,
     parse_html,
-    post_title,
 )
 from ingest.extractors.article import parse_date
 

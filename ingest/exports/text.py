@@ -1,4 +1,5 @@
-"""Export members as text: HTML bodies, titles for posts that have none, counted notes."""
+"""Export members as text: HTML bodies and counted notes (titles for posts that have none
+come from `ingest.document.post_title`, which the live LinkedIn reader shares)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ import lxml.html  # type: ignore[import-untyped]
 from ingest.clean import clean_text
 from ingest.extractors.html_text import lift_code_blocks, restore_code, tree_blocks
 
-__all__ = ["class_is", "counted", "drop", "element_text", "inline_text", "parse_html", "post_title"]
+__all__ = ["class_is", "counted", "drop", "element_text", "inline_text", "parse_html"]
 
-TITLE_CHARS = 80
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 
 
@@ -47,17 +47,6 @@ def drop(element: Any, xpath: str) -> int:
     for el in found:
         el.drop_tree()
     return len(found)
-
-
-def post_title(text: str, limit: int = TITLE_CHARS) -> str:
-    """A title for a post that has none (a LinkedIn post, a tweet): its first line, cut
-    at a word before `limit` characters."""
-    first = next((line.strip() for line in text.split("\n") if line.strip()), "")
-    first = first.lstrip("#>-* ").strip() or first
-    if len(first) <= limit:
-        return first
-    cut = first[: limit - 1].rsplit(" ", 1)[0] or first[: limit - 1]
-    return cut.rstrip(" ,;:-–—") + "…"
 
 
 def counted(n: int, singular: str, plural: str | None = None) -> str:

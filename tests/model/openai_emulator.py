@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from tests.http_server import serve_on_loopback
+
 Mode = Literal["ok", "drop", "truncate", "error_event", "error", "unauthorized"]
 
 
@@ -67,13 +69,7 @@ class OpenAIEmulator:
 
     async def start(self) -> None:
         # handler_cancellation: a client that hangs up cancels its handler, as in uvicorn.
-        self._runner = web.AppRunner(self.app, access_log=None, handler_cancellation=True)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[attr-defined]
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self._runner, self.port = await serve_on_loopback(self.app, handler_cancellation=True)
 
     async def close(self) -> None:
         self.resume.set()

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from ingest.clean import clean_text
-from ingest.document import Document
+from ingest.document import Document, post_title
 
 __all__ = ["LINKEDIN", "Member", "Post", "dig", "linkedin_post_time", "linkedin_post_url"]
 __all__ += ["linkedin_profile_id", "parse_post"]
@@ -23,7 +23,6 @@ _ACTIVITY_PAGES = {(), ("recent-activity", "all"), ("recent-activity", "shares")
 _ACTIVITY_PAGES |= {("detail", *page) for page in _ACTIVITY_PAGES if page}
 _POST_URN = re.compile(r"urn:li:(?:activity|share|ugcPost):(\d+)")
 _LINKEDIN_EPOCH = datetime(2003, 1, 1, tzinfo=UTC)
-_TITLE_CHARS = 80
 
 
 def linkedin_profile_id(url: str) -> str | None:
@@ -109,7 +108,7 @@ def parse_post(element: Any, member: Member, source: str) -> Post | None:
     document = Document(
         url=linkedin_post_url(post_urn),
         platform="linkedin",
-        title=_title(text),
+        title=post_title(text),
         text=text,
         author=member.name if owned else dig(shown, "actor", "name", "text"),
         published_at=at if shown is update else _created(shown, shown_urn),
@@ -138,17 +137,6 @@ def _created(update: Mapping[str, Any], urn: str) -> datetime | None:
 def _urn_in(entity_urn: str) -> str:
     match = re.search(r"urn:li:activity:\d+", entity_urn)
     return match.group(0) if match else ""
-
-
-def _title(text: str) -> str:
-    """The first line, cut at a word: as the export reader titles the same post, so that
-    both give it one content hash."""
-    first = next((line.strip() for line in text.split("\n") if line.strip()), "")
-    first = first.lstrip("#>-* ").strip() or first
-    if len(first) <= _TITLE_CHARS:
-        return first
-    cut = first[: _TITLE_CHARS - 1].rsplit(" ", 1)[0] or first[: _TITLE_CHARS - 1]
-    return cut.rstrip(" ,;:-–—") + "…"
 
 
 def dig(data: Any, *keys: str) -> str:
