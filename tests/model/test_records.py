@@ -71,4 +71,8 @@ def test_the_model_migrations_run_once_beside_ingests(warehouse_url: str) -> Non
         DraftStore(warehouse)  # a second open applies nothing again
         with warehouse.engine.connect() as conn:
             names = conn.execute(sa.text(f"SELECT name FROM {MIGRATIONS_TABLE}")).scalars()
-            assert sorted(names) == ["ingest.0001_sources_documents", "model.0001_drafts_feedback"]
+            assert sorted(names) == [
+                "ingest.0001_sources_documents",
+                "ingest.0002_ownership_crawl_state",
+                "model.0001_drafts_feedback",
+            ]
