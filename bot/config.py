@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.config_schedules import SchedulesConfig
 from bot.config_sources import ExportsConfig, GitHubConfig, LinkedInConfig, validate_sources
 from model.prompts import FORMATS
 from retrieval.errors import ConfigError
@@ -205,6 +206,7 @@ class Config:
     github: GitHubConfig = field(default_factory=GitHubConfig)
     linkedin: LinkedInConfig = field(default_factory=LinkedInConfig)
     exports: ExportsConfig = field(default_factory=ExportsConfig)
+    schedules: SchedulesConfig = field(default_factory=SchedulesConfig)
     # Where the values came from, for `llm-twin config`; not a setting itself.
     config_file: Path | None = None
 
@@ -316,6 +318,7 @@ class Config:
         ):
             need(0 <= port <= 65535, key, "must be a TCP port (0..65535; 0 picks a free one)")
         validate_sources(self.github, self.linkedin, self.exports, need)
+        self.schedules.validate()
 
 
 SECTIONS: dict[str, type[Any]] = {
