@@ -17,6 +17,7 @@ from tqdm import tqdm
 from bot.cli_context import LazyTwin, user_errors
 from bot.cli_draft import draft
 from bot.cli_ingest import ingest, recrawl, sources
+from bot.cli_schedules import schedules
 from bot.cli_serve import serve
 from bot.cli_train import dataset, eval_command, models, quantize, train
 from bot.config import SECTIONS, load_config
@@ -204,6 +205,7 @@ cli.add_command(train)
 cli.add_command(eval_command)
 cli.add_command(quantize)
 cli.add_command(models)
+cli.add_command(schedules)
 
 
 def main() -> None:

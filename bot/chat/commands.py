@@ -30,6 +30,11 @@ CommandName = Literal[
     "cancel",
     "train",
     "models",
+    "recrawl",
+    "schedules",
+    "pause",
+    "resume",
+    "run",
     "help",
     "unknown",
 ]
@@ -56,6 +61,9 @@ train [dpo] [steps N]                             fine-tune on your writing (pro
 train status | train cancel | train resume RUN    follow, stop or resume training
 models                                            training runs; * marks the active one
 models activate RUN|base                          draft with RUN (or the base model)
+recrawl [<source>]                                fetch what changed in your sources now
+schedules                                         scheduled jobs and when they run next
+pause <job> | resume <job> | run <job>            stop, restart or run a scheduled job now
 help                                              this text
 
 On a draft: 👍 / 👎 rate it, 🔁 writes another, ✏️ (or a reply with your own version)

@@ -24,6 +24,8 @@ from bot.app import Twin
 from bot.chat.commands import HELP, Command, parse, parse_models, parse_train
 from bot.chat.replies import ChatUser, DraftFinal, DraftUpdate, FeedbackAction, Out, Say
 from bot.metrics import Metrics
+from bot.schedules.control import schedule_command
+from bot.schedules.service import ScheduleService
 from bot.training_jobs import TrainingJobs
 from model.draft import DraftDone, DraftRequest, DraftWriter, Prepared
 from model.generator import Finished, TextDelta
@@ -59,6 +61,7 @@ class ChatHandler:
         self._recent: dict[str, deque[float]] = {}
         self._drafts: dict[str, _InFlight] = {}
         self.metrics = metrics
+        self.schedules: ScheduleService | None = None  # set by `serve` when they run
 
     @property
     def drafts_in_flight(self) -> int:
@@ -166,6 +169,10 @@ class ChatHandler:
                     yield out
             case "models":
                 yield Say(await self._models(command))
+            case "recrawl":
+                yield Say(await self._recrawl(command))
+            case "schedules" | "pause" | "resume" | "run":
+                yield Say(await schedule_command(self.schedules, command.name, command.text))
             case "help":
                 yield Say(HELP)
             case _:
@@ -283,6 +290,17 @@ class ChatHandler:
         lines = [r.line() for r in results]
         ok = sum(r.ok for r in results)
         lines.append(f"{ok} of {len(results)} links ingested.")
+        return "\n".join(lines)
+
+    async def _recrawl(self, command: Command) -> str:
+        only = command.text.split()
+        async with self.twin.ingestor() as ingestor:
+            results = await ingestor.recrawl(only)
+        if not results:
+            return "No sources yet: drop a link to your writing."
+        lines = [result.line() for result in results]
+        ok = sum(result.ok for result in results)
+        lines.append(f"{ok} of {len(results)} sources recrawled.")
         return "\n".join(lines)
 
     async def _search(self, query: str) -> str:

@@ -267,3 +267,70 @@ def test_cron_weekdays_count_from_sunday_as_in_crontab() -> None:
         assert trigger.get_next_fire_time(None, monday + timedelta(hours=10)).strftime("%a") == day
     trigger = cron_trigger("0 9 * * 6-7", "k", "UTC")
     assert trigger is not None and "day_of_week='sat-sun'" in str(trigger)
+
+
+async def test_chat_commands_list_pause_resume_and_run(twin: Twin, blog: Blog) -> None:
+    from bot.chat.commands import parse
+    from bot.schedules.control import schedule_command
+
+    assert parse("pause retrain").name == "pause" and parse("/run retrain").text == "retrain"
+    assert "Schedules are off" in await schedule_command(None, "schedules", "")
+    service = ScheduleService(twin)
+    await service.start()
+    try:
+        listing = await schedule_command(service, "schedules", "")
+        assert f"recrawl:{blog.url}: next in 6.0 h" in listing and "retrain: next Sun" in listing
+        assert "heartbeat" not in listing
+        assert await schedule_command(service, "pause", blog.url) == f"Paused recrawl:{blog.url}."
+        assert f"recrawl:{blog.url}: paused (every 6:00:00)" in await schedule_command(
+            service, "schedules", ""
+        )
+        assert await schedule_command(service, "resume", "recrawl") == (
+            f"Resumed recrawl:{blog.url}."
+        )
+        blog.posts["beta"] = body("banana")
+        said = await schedule_command(service, "run", blog.url)
+        assert said.startswith(f"recrawl:{blog.url}: ✓") and "1 new" in said
+        with pytest.raises(InputError, match="say which job"):
+            await schedule_command(service, "pause", " ")
+    finally:
+        await service.stop()
+
+
+def test_the_cli_lists_pauses_and_runs_jobs(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+    from bot.schedules.state import SchedulerState
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "one.md").write_text(f"# One\n\n{body('oak')}\n")
+    home = ["--home", str(tmp_path / "home")]
+
+    def run(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(cli, [*home, *args], catch_exceptions=False)
+        return result.exit_code, result.output
+
+    assert run("ingest", str(notes))[0] == 0
+    code, listing = run("schedules")
+    assert code == 0 and "(no bot is running them)" in listing
+    assert f"recrawl:{notes.resolve().as_uri()}: next in 6.0 h" in listing
+    assert run("schedules", "pause", "retrain-check") == (0, "paused retrain-check\n")
+    assert "retrain-check: paused" in run("schedules", "list")[1]
+
+    (notes / "two.md").write_text(f"# Two\n\n{body('elm')}\n")
+    code, said = run("schedules", "run", str(notes.resolve().as_uri()))
+    assert code == 0 and "1 new, 1 unchanged" in said
+
+    # A bot holds the schedules: `run` leaves the job to it, due now.
+    twin = make_twin(tmp_path / "home")
+    try:
+        state = SchedulerState(twin.warehouse.engine)
+        assert state.acquire("pid 1 on elsewhere") is None
+        code, said = run("schedules", "run", "retrain")
+        assert code == 0 and "due now; the running bot (pid 1 on elsewhere)" in said
+    finally:
+        twin.close()
+    code, output = run("schedules", "pause")
+    assert code == 2 and "needs a JOB" in output
