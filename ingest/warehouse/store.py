@@ -168,6 +168,24 @@ class Warehouse:
                 return
             after = rows[-1].id
 
+    def documents_created(
+        self, after: datetime, until: datetime, *, limit: int
+    ) -> list[StoredDocument]:
+        """Documents first stored in the window (`after`, `until`], newest first (ties by
+        id), at most `limit`. A document changed later keeps its first `created_at`, so a
+        recrawl that edits it does not bring it back into a later window."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        created = documents.c.created_at
+        query = (
+            documents_with_source()
+            .where(created > after, created <= until)
+            .order_by(created.desc(), documents.c.id)
+            .limit(limit)
+        )
+        with self._guard("reading documents"), self._engine.connect() as conn:
+            return [stored_document_from_row(row) for row in conn.execute(query)]
+
     def source_documents(self, url: str) -> dict[str, Mapping[str, str]]:
         """The documents stored under the source `url`: their url -> `Document.meta`."""
         with self._guard("reading documents"), self._engine.connect() as conn:

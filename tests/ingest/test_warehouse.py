@@ -310,6 +310,45 @@ def test_iter_documents_streams_in_batches(warehouse: Warehouse) -> None:
         next(warehouse.iter_documents(batch_size=0))
 
 
+def test_documents_created_reads_a_window_of_first_stored_newest_first(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
+    clock = [base]
+    monkeypatch.setattr("ingest.warehouse.store._now", lambda: clock[0])
+    for n in range(1, 5):  # post n is first stored at base + n hours
+        clock[0] = base + timedelta(hours=n)
+        with warehouse.transaction() as tx:
+            tx.upsert_document(make_doc(n), source_url="https://blog.example/feed")
+
+    def window(after_h: float, until_h: float, limit: int = 10) -> list[str]:
+        after, until = base + timedelta(hours=after_h), base + timedelta(hours=until_h)
+        return [d.title for d in warehouse.documents_created(after, until, limit=limit)]
+
+    # (after, until]: the document stored exactly at `after` is the previous window's.
+    assert window(1, 3) == ["Post 3", "Post 2"]
+    assert window(0, 4) == ["Post 4", "Post 3", "Post 2", "Post 1"]
+    assert window(0, 4, limit=2) == ["Post 4", "Post 3"]
+    assert window(4, 9) == []
+    [read] = warehouse.documents_created(base, base + timedelta(hours=1), limit=5)
+    assert read == warehouse.get_document(make_doc(1).id)
+    assert read.source_url == "https://blog.example/feed"
+    # Another zone names the same instant; a naive datetime is taken as UTC.
+    after = (base + timedelta(hours=2)).astimezone(timezone(timedelta(hours=9)))
+    until = (base + timedelta(hours=3)).replace(tzinfo=None)
+    assert [d.title for d in warehouse.documents_created(after, until, limit=5)] == ["Post 3"]
+
+    # An edit later keeps the first `created_at`: it stays in its first window.
+    clock[0] = base + timedelta(hours=6)
+    with warehouse.transaction() as tx:
+        edited = make_doc(2, text="edited")
+        assert tx.upsert_document(edited, source_url="https://blog.example/feed") == "changed"
+    assert window(4, 9) == []
+    assert window(1, 2) == ["Post 2"]
+    with pytest.raises(ValueError, match="limit must be at least 1"):
+        warehouse.documents_created(base, base, limit=0)
+
+
 def test_datetimes_come_back_aware_utc(warehouse_url: str) -> None:
     published = datetime(2024, 5, 1, 9, 30, tzinfo=timezone(timedelta(hours=2)))
     fetched_naive_utc = datetime(2024, 5, 2, 12, 0)
