@@ -21,6 +21,7 @@ from bot.schedules.state import SchedulerState
 from bot.training_jobs import TrainingJobs
 from bot.training_run import TrainOptions
 from ingest.warehouse.schema import documents
+from model.draft import DraftWriter
 from retrieval.errors import TwinError
 
 __all__ = ["JobFailed", "JobRuntime", "Notify"]
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 # Post `text` to a destination ("telegram:<chat id>", "slack:<channel id>"), with the
 # feedback buttons of `draft_id` when given.
-Notify = Callable[[str, str, "int | None"], Awaitable[None]]
+Notify = Callable[[str, str, "str | None"], Awaitable[None]]
 Retry = Callable[[JobKind, str, float], None]
 
 
@@ -46,6 +47,7 @@ class JobRuntime:
         notify: Notify | None = None,
         training: TrainingJobs | None = None,
         retry: Retry | None = None,
+        writer: DraftWriter | None = None,
     ) -> None:
         self.twin = twin
         self.config = twin.config.schedules
@@ -53,6 +55,7 @@ class JobRuntime:
         self.notify = notify
         self.training = training or TrainingJobs(twin)
         self.retry = retry
+        self.writer = writer  # drafts the digest's suggestion (None: digests without one)
         # The scheduler's own upkeep (lease, jobs in step with sources), set by its owner.
         self.on_heartbeat: Callable[[], Awaitable[None]] | None = None
         self.last: dict[str, str] = {}  # job id -> what its last run said
@@ -163,4 +166,6 @@ class JobRuntime:
             return int(conn.execute(query).scalar_one())
 
     async def digest(self, destination: str) -> str:
-        raise JobFailed(f"{destination}: digests are not wired in yet")
+        from bot.schedules.digest_post import post_digest
+
+        return await post_digest(self, destination)

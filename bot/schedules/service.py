@@ -12,6 +12,7 @@ from bot.schedules.runtime import JobRuntime, Notify
 from bot.schedules.scheduler import JobInfo, Schedules
 from bot.schedules.state import SchedulerState
 from bot.training_jobs import TrainingJobs
+from model.draft import DraftWriter
 
 __all__ = ["ScheduleService"]
 
@@ -20,13 +21,23 @@ log = logging.getLogger(__name__)
 
 class ScheduleService:
     def __init__(
-        self, twin: Twin, *, notify: Notify | None = None, training: TrainingJobs | None = None
+        self,
+        twin: Twin,
+        *,
+        notify: Notify | None = None,
+        training: TrainingJobs | None = None,
+        writer: DraftWriter | None = None,
     ) -> None:
         self.twin = twin
         self.state = SchedulerState(twin.warehouse.engine, twin.warehouse.writer)
         self.schedules = Schedules(twin.config, twin.warehouse.engine, self.state)
         self.runtime = JobRuntime(
-            twin, self.state, notify=notify, training=training, retry=self.schedules.retry
+            twin,
+            self.state,
+            notify=notify,
+            training=training,
+            retry=self.schedules.retry,
+            writer=writer,
         )
         self.runtime.on_heartbeat = self._heartbeat
         self.refused: str | None = None  # why this process does not run the schedules

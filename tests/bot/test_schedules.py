@@ -20,7 +20,7 @@ from bot.schedules.service import ScheduleService
 from retrieval.errors import ConfigError, InputError
 from tests.http_server import LocalServer
 
-Posted = list[tuple[str, str, "int | None"]]
+Posted = list[tuple[str, str, "str | None"]]
 
 
 def body(word: str) -> str:
@@ -75,10 +75,10 @@ async def twin(tmp_path: Path, blog: Blog) -> AsyncIterator[Twin]:
     twin.close()
 
 
-def recorder() -> tuple[Posted, Callable[[str, str, int | None], Any]]:
+def recorder() -> tuple[Posted, Callable[[str, str, str | None], Any]]:
     posted: Posted = []
 
-    async def notify(destination: str, text: str, draft_id: int | None) -> None:
+    async def notify(destination: str, text: str, draft_id: str | None) -> None:
         posted.append((destination, text, draft_id))
 
     return posted, notify
