@@ -23,6 +23,7 @@ from aiohttp import web
 
 from bot.app import Twin
 from bot.chat.handler import ChatHandler
+from bot.chat.notify import Notifier
 from bot.chat.replies import ChatUser
 from bot.config import Config
 from bot.metrics import Metrics
@@ -87,7 +88,9 @@ async def serve(
                 metrics=metrics,
             )
             started = await _start_web(config, handler, twin, metrics, stack)
-            started |= await _start_chat_adapters(config, handler, stack)
+            chats, notifiers = await _start_chat_adapters(config, handler, stack)
+            started |= chats
+            log.debug("the bot can post on its own to: %s", ", ".join(notifiers) or "nowhere")
             if config.model.reload_interval > 0:
                 follow = asyncio.create_task(_follow_active_model(twin, config, stop))
                 stack.callback(follow.cancel)
@@ -137,17 +140,19 @@ async def _start_web(
 
 async def _start_chat_adapters(
     config: Config, handler: ChatHandler, stack: AsyncExitStack
-) -> dict[str, str]:
-    """Telegram and Slack, each when its secrets are in the environment."""
+) -> tuple[dict[str, str], dict[str, Notifier]]:
+    """Telegram and Slack, each when its secrets are in the environment: what started
+    where, and each started adapter's notifier (its own posts) by platform."""
     started: dict[str, str] = {}
+    notifiers: dict[str, Notifier] = {}
     from bot.config import secret
 
     if secret("telegram", "token"):
         from bot.telegram.adapter import start_telegram
 
-        started["telegram"] = await start_telegram(config, handler, stack)
+        started["telegram"] = await start_telegram(config, handler, stack, notifiers=notifiers)
     if secret("slack", "bot_token"):
         from bot.slack.adapter import start_slack
 
-        started["slack"] = await start_slack(config, handler, stack)
-    return started
+        started["slack"] = await start_slack(config, handler, stack, notifiers=notifiers)
+    return started, notifiers

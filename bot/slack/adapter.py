@@ -27,8 +27,10 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.handler import ChatHandler
+from bot.chat.notify import Notifier
 from bot.config import Config, secret
 from bot.slack.listeners import Listeners
+from bot.slack.notify import SlackNotifier
 from retrieval.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -44,9 +46,12 @@ async def start_slack(
     stack: AsyncExitStack,
     *,
     host: str = "0.0.0.0",
+    notifiers: dict[str, Notifier] | None = None,
 ) -> str:
     """Start Slack as `serve` does; what started, in a line. Socket Mode when
-    TWIN_SLACK__APP_TOKEN is set, else HTTP events on `slack.port` (0: a free port)."""
+    TWIN_SLACK__APP_TOKEN is set, else HTTP events on `slack.port` (0: a free port). Once
+    started, its `SlackNotifier` (posts of the bot's own) is added to `notifiers` under
+    "slack"."""
     bot_token = secret("slack", "bot_token")
     if not bot_token:
         raise ConfigError("Slack needs a bot token: set TWIN_SLACK__BOT_TOKEN (xoxb-...)")
@@ -66,8 +71,12 @@ async def start_slack(
     stack.push_async_callback(adapter.aclose)
     await adapter.check_token()
     if app_token:
-        return await adapter.connect_socket_mode(app_token)
-    return await adapter.serve_http(host, config.slack.port)
+        started = await adapter.connect_socket_mode(app_token)
+    else:
+        started = await adapter.serve_http(host, config.slack.port)
+    if notifiers is not None:
+        notifiers[SlackNotifier.platform] = adapter.notifier()
+    return started
 
 
 class SlackAdapter:
@@ -95,6 +104,7 @@ class SlackAdapter:
         self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closers: list[Callable[[], Awaitable[None]]] = []
+        self.bot_name = ""  # the bot user's name, from auth.test
         self.listeners = Listeners(handler, client, spawn=self._spawn, edit_interval=edit_interval)
         self.listeners.register(self.app, command)
         self.app.error(self._on_error)
@@ -120,10 +130,15 @@ class SlackAdapter:
                 "or slack.base_url if you set it"
             ) from exc
         self.listeners.bot_user_id = str(identity.get("user_id") or "")
+        self.bot_name = str(identity.get("user") or "")
         # bolt would call auth.test again on the first request; hand it this answer.
         for middleware in self.app._async_middleware_list:
             if isinstance(middleware, AsyncSingleTeamAuthorization):
                 middleware.auth_test_result = identity
+
+    def notifier(self) -> SlackNotifier:
+        """Posts of the bot's own, through this adapter's client."""
+        return SlackNotifier(self.client, bot_name=self.bot_name)
 
     async def serve_http(self, host: str, port: int) -> str:
         web_app = web.Application(client_max_size=1024 * 1024)

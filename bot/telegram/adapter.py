@@ -18,8 +18,10 @@ from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from bot.chat.handler import ChatHandler
+from bot.chat.notify import Notifier
 from bot.chat.replies import ChatUser
 from bot.config import Config, secret
+from bot.telegram.notify import TelegramNotifier
 from bot.telegram.render import TelegramRenderer, parse_feedback
 from bot.telegram.webhook import start_webhook
 from retrieval.errors import ConfigError, TwinError
@@ -115,9 +117,16 @@ def build_application(config: Config, token: str, *, polling: bool = True) -> Ap
     return builder.build()
 
 
-async def start_telegram(config: Config, handler: ChatHandler, stack: AsyncExitStack) -> str:
+async def start_telegram(
+    config: Config,
+    handler: ChatHandler,
+    stack: AsyncExitStack,
+    *,
+    notifiers: dict[str, Notifier] | None = None,
+) -> str:
     """Start the bot on the running loop; its shutdown is registered on `stack`. Returns
-    one line saying how it receives updates."""
+    one line saying how it receives updates; once started, its `TelegramNotifier` (posts
+    of the bot's own) is added to `notifiers` under "telegram"."""
     token = secret("telegram", "token")
     if not token:
         raise ConfigError("set TWIN_TELEGRAM__TOKEN to the bot token from @BotFather")
@@ -145,6 +154,8 @@ async def start_telegram(config: Config, handler: ChatHandler, stack: AsyncExitS
     await app.start()
     stack.push_async_callback(app.stop)
     await _set_menu(app)
+    if notifiers is not None:
+        notifiers[TelegramNotifier.platform] = TelegramNotifier(renderer)
     if webhook:
         return await start_webhook(app, config, stack, ALLOWED_UPDATES)
     updater = app.updater

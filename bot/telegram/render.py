@@ -140,6 +140,11 @@ class TelegramRenderer:
         """`text` as one or more messages; their ids."""
         return [await self._send(chat_id, part, None) for part in split_text(text) or ["…"]]
 
+    async def draft(self, chat_id: int, final: DraftFinal) -> list[int]:
+        """A finished draft as new messages, as a streamed draft settles: formatted, the
+        feedback buttons on its last message, each message remembered for reply-edits."""
+        return await self._finish(chat_id, None, final)
+
     async def _finish(self, chat_id: int, draft: _LiveDraft | None, final: DraftFinal) -> list[int]:
         """The draft's final text, formatted, with the feedback buttons on its last
         message; every message it takes is remembered for reply-edits."""

@@ -3,7 +3,8 @@
 `SlackEmulator` answers what the adapter calls (auth.test, chat.postMessage, chat.update,
 chat.postEphemeral, views.open, apps.connections.open), plus `response_url` POSTs and a
 Socket Mode websocket; it records every call with its parameters, assigns message `ts`
-values, keeps each message's latest text and blocks, and can answer a method with HTTP 429
+values, keeps each message's latest text and blocks, refuses posts to channels the bot is
+not in (`not_in`) or cannot see (`unknown`), and can answer a method with HTTP 429
 + `Retry-After` once. Tests wait on recorded calls (`wait_for`) rather than sleeping.
 
 `SlackSender` plays Slack's side of HTTP events: form-encoded slash commands, JSON event
@@ -31,6 +32,7 @@ BOT_TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-test-token"
 SIGNING_SECRET = "test-signing-secret"
 BOT_USER = "UBOT"
+BOT_NAME = "twin"
 TEAM = "T1"
 
 
@@ -65,6 +67,7 @@ class SlackEmulator(CallLog[ApiCall]):
         super().__init__()
         self.messages: dict[tuple[str, str], ApiCall] = {}  # (channel, ts) -> latest state
         self.not_in: set[str] = set()  # channels the bot is not a member of
+        self.unknown: set[str] = set()  # channel ids the bot cannot see at all
         self._fail: dict[str, float] = {}  # method -> Retry-After for its next call
         self._ts = itertools.count(1)
         self._sockets: list[web.WebSocketResponse] = []
@@ -137,12 +140,20 @@ class SlackEmulator(CallLog[ApiCall]):
         p = call.params
         match call.method:
             case "auth.test":
-                return {"ok": True, "user_id": BOT_USER, "team_id": TEAM, "bot_id": "B1"}
+                return {
+                    "ok": True,
+                    "user_id": BOT_USER,
+                    "user": BOT_NAME,
+                    "team_id": TEAM,
+                    "bot_id": "B1",
+                }
             case "apps.connections.open":
                 return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
             case "chat.postMessage" | "chat.postEphemeral":
                 if p.get("channel") in self.not_in:
                     return {"ok": False, "error": "not_in_channel"}
+                if p.get("channel") in self.unknown:
+                    return {"ok": False, "error": "channel_not_found"}
                 if not p.get("text") and not p.get("blocks"):
                     return {"ok": False, "error": "no_text"}
                 call.ts = f"{1_700_000_000 + next(self._ts)}.000100"

@@ -4,7 +4,8 @@ It implements what PTB calls for the adapter (getMe, getUpdates as a long poll,
 sendMessage, editMessageText, sendChatAction, answerCallbackQuery, setMyCommands,
 setWebhook, deleteWebhook), checks messages as Telegram does (empty, over 4096, HTML it
 cannot parse, edits that change nothing), records every call, and can be told to fail a
-method once (flood control, rejected HTML). Tests push updates and wait on recorded calls.
+method once (flood control, rejected HTML) or to refuse a chat for good (chat not found, the
+bot blocked). Tests push updates and wait on recorded calls.
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ class TelegramEmulator(CallLog[Call]):
         self._update_id = 0
         self._message_ids: dict[int, int] = {}
         self._failures: dict[str, list[_Failure]] = {}
+        self._refused_chats: dict[int, _Failure] = {}  # chat id -> every call's answer
         self._closing = False
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -175,6 +177,14 @@ class TelegramEmulator(CallLog[Call]):
             html_only=True,
         )
 
+    def lose_chat(self, chat_id: int) -> None:
+        """A chat the bot is not in (or that never existed): "chat not found" from now on."""
+        self._refused_chats[chat_id] = _Failure(400, "Bad Request: chat not found")
+
+    def block_bot(self, chat_id: int) -> None:
+        """The user of a private chat blocked the bot: 403 from now on."""
+        self._refused_chats[chat_id] = _Failure(403, "Forbidden: bot was blocked by the user")
+
     def user(self, user_id: int, name: str = "Sam") -> dict[str, Any]:
         return {"id": user_id, "is_bot": False, "first_name": name, "username": f"user{user_id}"}
 
@@ -195,15 +205,19 @@ class TelegramEmulator(CallLog[Call]):
         await self.push({"message": message})
         return int(message["message_id"])
 
-    async def press(self, user_id: int, message_id: int, data: str) -> int:
-        """The user presses an inline button with `data` under a message in their chat."""
+    async def press(
+        self, user_id: int, message_id: int, data: str, *, chat_id: int | None = None
+    ) -> int:
+        """The user presses an inline button with `data` under a message in their chat (or
+        in the group `chat_id`)."""
+        chat = user_id if chat_id is None else chat_id
         return await self.push(
             {
                 "callback_query": {
                     "id": f"cq{self._update_id + 1}",
                     "from": self.user(user_id),
-                    "chat_instance": f"ci{user_id}",
-                    "message": self._public(self.messages[(user_id, message_id)]),
+                    "chat_instance": f"ci{chat}",
+                    "message": self._public(self.messages[(chat, message_id)]),
                     "data": data,
                 }
             }
@@ -230,6 +244,8 @@ class TelegramEmulator(CallLog[Call]):
             return _error(401, "Unauthorized")
         call = Call(method, params, asyncio.get_running_loop().time())
         failure = self._take_failure(method, params)
+        if failure is None and "chat_id" in params:
+            failure = self._refused_chats.get(params["chat_id"])
         if failure is not None:
             call.status = failure.status
             response = _error(failure.status, failure.description, failure.parameters)
