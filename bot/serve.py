@@ -23,11 +23,13 @@ from aiohttp import web
 
 from bot.app import Twin
 from bot.chat.handler import ChatHandler
-from bot.chat.notify import Notifier
+from bot.chat.notify import Notifier, notifier_for, poster
 from bot.chat.replies import ChatUser
 from bot.config import Config
 from bot.metrics import Metrics
+from bot.schedules.service import ScheduleService
 from bot.web.app import build_web_app
+from model.draft import DraftWriter
 from model.generator import Generator
 from retrieval.errors import TwinError
 
@@ -90,7 +92,10 @@ async def serve(
             started = await _start_web(config, handler, twin, metrics, stack)
             chats, notifiers = await _start_chat_adapters(config, handler, stack)
             started |= chats
-            log.debug("the bot can post on its own to: %s", ", ".join(notifiers) or "nowhere")
+            if config.schedules.enabled:
+                started["schedules"] = await _start_schedules(
+                    twin, handler, writer, notifiers, stack
+                )
             if config.model.reload_interval > 0:
                 follow = asyncio.create_task(_follow_active_model(twin, config, stop))
                 stack.callback(follow.cancel)
@@ -136,6 +141,34 @@ async def _start_web(
     if not config.web.enabled:
         return {"health": f"{base}/healthz and {base}/metrics"}
     return {"web page": f"{base}/#token={token}", "health": f"{base}/healthz"}
+
+
+async def _start_schedules(
+    twin: Twin,
+    handler: ChatHandler,
+    writer: DraftWriter,
+    notifiers: dict[str, Notifier],
+    stack: AsyncExitStack,
+) -> str:
+    """The schedules, posting through the running chat adapters; a destination whose
+    adapter is not running is named now, not at the first digest."""
+    config = twin.config.schedules
+    for key in ("digest_to", "report_to"):
+        for destination in getattr(config, key):
+            try:
+                notifier_for(destination, notifiers, key=f"schedules.{key}")
+            except TwinError as exc:
+                log.error("%s", exc)
+    service = ScheduleService(
+        twin,
+        notify=poster(notifiers, key="schedules.digest_to"),
+        training=handler.training,
+        writer=writer,
+    )
+    said = await service.start()
+    stack.push_async_callback(service.stop)
+    handler.schedules = service
+    return said
 
 
 async def _start_chat_adapters(
