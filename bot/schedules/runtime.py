@@ -127,7 +127,7 @@ class JobRuntime:
 
     async def retrain_check(self, _: str = "") -> str:
         """Retrain once enough new writing came in since the active model was trained."""
-        threshold = self.twin.config.schedules.retrain_min_new_documents
+        threshold = self.config.retrain_min_new_documents
         if threshold <= 0:
             return "off (schedules.retrain_min_new_documents is 0)"
         new = await asyncio.to_thread(self.new_documents)

@@ -334,3 +334,63 @@ def test_the_cli_lists_pauses_and_runs_jobs(tmp_path: Path) -> None:
         twin.close()
     code, output = run("schedules", "pause")
     assert code == 2 and "needs a JOB" in output
+
+
+async def test_enough_new_writing_retrains_in_a_child_and_reports(
+    twin: Twin, blog: Blog, tmp_path: Path
+) -> None:
+    import sys
+    from dataclasses import replace
+
+    from bot.training_jobs import TrainingJobs
+    from tests.bot.test_training_jobs import STAND_IN
+
+    script = tmp_path / "stand_in.py"
+    script.write_text(STAND_IN)
+    seen = tmp_path / "ok.args"
+    command = [sys.executable, str(script), twin.config.warehouse_url, "ok", str(seen)]
+    posted, notify = recorder()
+    service = ScheduleService(twin, notify=notify, training=TrainingJobs(twin, command=command))
+    await service.start()
+    try:
+        said = (await service.run_now("retrain-check"))[1]
+        assert said == "1 new documents since the active model; retraining at 20"
+        assert posted == []  # below the threshold: nothing started, nothing said
+
+        service.runtime.config = replace(service.runtime.config, retrain_min_new_documents=1)
+        said = (await service.run_now("retrain-check"))[1]
+        assert said.startswith("✅ Training finished: run ")
+        assert seen.read_text() == "--events"  # a real child process ran the trainer
+        assert [p[0] for p in posted] == ["telegram:42", "telegram:42"]
+        assert posted[0][1].startswith("🏋️ Retraining on 1 new documents")
+        assert "is now the active model" in posted[1][1]
+        active = twin.models.active()
+        assert active is not None  # the stand-in promoted its run
+        # Nothing new since that model: the weekly run has nothing to train on.
+        assert (await service.run_now("retrain"))[1].startswith("no new documents since")
+    finally:
+        await service.stop()
+
+
+async def test_per_source_overrides_and_config_changes_replace_only_what_changed(
+    twin: Twin, blog: Blog, tmp_path: Path
+) -> None:
+    service = ScheduleService(twin)
+    await service.start()
+    before = service.schedules.find("retrain")
+    await service.stop()
+    for override, trigger in (
+        (f"{blog.url}=1d", "interval[1 day, 0:00:00]"),
+        (f"{blog.url}=off", None),
+    ):
+        changed = make_twin(tmp_path / "home", **{"schedules.recrawl_overrides": f'["{override}"]'})
+        try:
+            again = ScheduleService(changed)
+            await again.start()
+            jobs = {j.id: j for j in again.schedules.jobs()}
+            recrawl = jobs.get(job_id("recrawl", blog.url))
+            assert (recrawl.trigger if recrawl else None) == trigger
+            assert jobs["retrain"].next_run == before.next_run  # untouched
+            await again.stop()
+        finally:
+            changed.close()
