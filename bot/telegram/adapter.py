@@ -41,6 +41,8 @@ MENU = (
     ("cancel", "stop the draft in progress"),
     ("train", "fine-tune on your writing: train [dpo] [steps N], train status, train cancel"),
     ("models", "training runs; models activate RUN|base"),
+    ("recrawl", "fetch what changed in your sources now"),
+    ("schedules", "scheduled jobs; pause, resume or run JOB"),
     ("help", "what this bot does"),
 )
 
