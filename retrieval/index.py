@@ -95,7 +95,7 @@ IndexFactory = Callable[..., VectorIndex]
 _BACKENDS: dict[str, IndexFactory] = {}
 # Built-in backends live in their own modules and register on import, so opening the
 # default index never imports a client library it does not need.
-_BUILTIN_MODULES = {"lance": "retrieval.lance"}
+_BUILTIN_MODULES = {"lance": "retrieval.lance", "weaviate": "retrieval.weaviate"}
 
 
 def register_backend(name: str, factory: IndexFactory) -> None:
