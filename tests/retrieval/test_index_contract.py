@@ -1,14 +1,22 @@
 """The `VectorIndex` contract, run against every backend.
 
 Vectors are small hand-made ones (dimension 8) so every ranking below is known in advance.
-A new backend joins by adding a param to `index` (mark it, e.g. `pytest.mark.weaviate`).
+A new backend joins by adding an entry to `BACKENDS` and a param to `opener` (mark it,
+e.g. `pytest.mark.weaviate`). Weaviate runs when `TWIN_WEAVIATE_URL` names a server (its
+REST address; optional `TWIN_WEAVIATE_GRPC_URL` and `TWIN_WEAVIATE_API_KEY`), each test on
+a fresh collection that is dropped afterwards.
 """
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pytest
@@ -21,18 +29,83 @@ DIM = 8
 MANIFEST = IndexManifest(
     embedding_model="test/hand-made", dimension=DIM, chunk_tokens=200, chunk_overlap=32
 )
+WEAVIATE_URL = os.environ.get("TWIN_WEAVIATE_URL", "")
 
 
-def _lance(tmp_path: Path) -> VectorIndex:
-    return open_index("lance", path=tmp_path / "index", manifest=MANIFEST)
+class Opener(Protocol):
+    """Opens the index at this test's location (a directory, a collection)."""
+
+    def __call__(self, manifest: IndexManifest, *, reset: bool = False) -> VectorIndex: ...
 
 
-BACKENDS: dict[str, Callable[[Path], VectorIndex]] = {"lance": _lance}
+@contextmanager
+def _lance(tmp_path: Path) -> Iterator[Opener]:
+    def open_here(manifest: IndexManifest, *, reset: bool = False) -> VectorIndex:
+        return open_index("lance", path=tmp_path / "index", manifest=manifest, reset=reset)
+
+    yield open_here
 
 
-@pytest.fixture(params=sorted(BACKENDS))
-def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorIndex]:
-    built = BACKENDS[request.param](tmp_path)
+@contextmanager
+def _weaviate(tmp_path: Path) -> Iterator[Opener]:
+    from retrieval.weaviate import WeaviateIndex
+
+    collection = f"TwinTest{uuid.uuid4().hex}"
+    opened: list[VectorIndex] = []
+
+    def open_here(manifest: IndexManifest, *, reset: bool = False) -> VectorIndex:
+        index = open_index(
+            "weaviate",
+            manifest=manifest,
+            url=WEAVIATE_URL,
+            grpc_url=os.environ.get("TWIN_WEAVIATE_GRPC_URL") or None,
+            api_key=os.environ.get("TWIN_WEAVIATE_API_KEY") or None,
+            collection=collection,
+            reset=reset,
+        )
+        opened.append(index)
+        return index
+
+    try:
+        yield open_here
+    finally:
+        for position, index in enumerate(opened):
+            assert isinstance(index, WeaviateIndex)
+            if position == 0:
+                index.drop()  # the collection goes, whatever the test left in it
+            else:
+                index.close()
+
+
+BACKENDS: dict[str, Callable[[Path], AbstractContextManager[Opener]]] = {
+    "lance": _lance,
+    "weaviate": _weaviate,
+}
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("lance", id="lance"),
+        pytest.param(
+            "weaviate",
+            id="weaviate",
+            marks=[
+                pytest.mark.weaviate,
+                pytest.mark.skipif(
+                    not WEAVIATE_URL, reason="needs TWIN_WEAVIATE_URL (a Weaviate server)"
+                ),
+            ],
+        ),
+    ]
+)
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    with BACKENDS[request.param](tmp_path) as open_here:
+        yield open_here
+
+
+@pytest.fixture
+def index(opener: Opener) -> Iterator[VectorIndex]:
+    built = opener(MANIFEST)
     yield built
     built.clear()
 
@@ -309,3 +382,15 @@ def test_hits_carry_full_provenance(index: VectorIndex) -> None:
     assert got.published_at == when
     assert got.published_at is not None and got.published_at.utcoffset() == timedelta(0)
     assert got == stored  # the vector is not part of equality
+
+
+def test_reopen_keeps_chunks_and_checks_settings(opener: Opener) -> None:
+    opener(MANIFEST).replace_document("d1", [chunk("d1", 0, "durable words", vec(1))])
+    again = opener(MANIFEST)
+    assert again.count() == 1
+    assert again.document_ids() == {"d1"}
+    bigger = replace(MANIFEST, dimension=DIM * 2)
+    with pytest.raises(IndexMismatchError, match="dimension"):
+        opener(bigger)
+    assert opener(bigger, reset=True).count() == 0  # reindex starts like this
+    assert opener(bigger).count() == 0  # the new settings were recorded
