@@ -432,6 +432,14 @@ def test_failures_mid_call_become_one_line_storage_errors() -> None:
         raise ValueError("ours pass unchanged")
 
 
+def test_without_the_extra_the_error_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "weaviate.exceptions", None)  # as if not installed
+    with pytest.raises(ConfigError, match=r"pip install 'llm-twin\[weaviate\]'"):
+        open_index("weaviate", manifest=MANIFEST, url=f"http://127.0.0.1:{closed_port()}")
+
+
 def test_the_package_imports_without_loading_weaviate_client() -> None:
     code = (
         "import sys, retrieval.index, retrieval.lance, retrieval.weaviate; "
