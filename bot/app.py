@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from functools import cached_property
 from typing import Any
 
-from bot.config import Config
+from bot.config import Config, secret
 from bot.generators import open_generator
 from bot.sources import path_crawler, source_registry
 from ingest.chunking import Chunker
@@ -89,6 +89,20 @@ class Twin:
                 "path": self.config.index_path,
                 "ann_min_rows": cfg.ann_min_rows,
                 "candidates": cfg.candidates,
+            }
+        elif cfg.backend == "weaviate":
+            options |= {
+                "url": cfg.weaviate_url,
+                "grpc_url": cfg.weaviate_grpc_url or None,
+                "api_key": secret("index", "weaviate_api_key"),
+                "cloud": cfg.weaviate_cloud,
+                "collection": cfg.weaviate_collection,
+                "tenant": cfg.weaviate_tenant or None,
+                "shards": cfg.weaviate_shards or None,
+                "replication_factor": cfg.weaviate_replication_factor or None,
+                "consistency": cfg.weaviate_consistency or None,
+                "batch_size": cfg.weaviate_batch_size,
+                "timeout_s": cfg.weaviate_timeout,
             }
         return open_index(cfg.backend, **options)
 

@@ -4,6 +4,7 @@ that turns `TwinError`s into text."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from bot.app import Twin
 from bot.cli_context import LazyTwin, user_errors
 from bot.cli_draft import draft
 from bot.cli_ingest import ingest, recrawl, sources
@@ -162,23 +164,49 @@ def forget(lazy: LazyTwin, url: str) -> None:
 
 
 @cli.command()
+@click.option(
+    "--to",
+    "backend",
+    type=click.Choice(["lance", "weaviate"]),
+    help="Build the index of this backend instead of index.backend's (e.g. to move to"
+    " Weaviate); the other backend's index is left as it is.",
+)
 @click.pass_obj
-def reindex(lazy: LazyTwin) -> None:
+def reindex(lazy: LazyTwin, backend: str | None) -> None:
     """Rebuild the search index from the warehouse (after changing the embedding model or
-    chunk settings, or if the index was lost)."""
-    with lazy.twin() as twin:
-        total = twin.warehouse.count_documents()
-        bar = tqdm(total=total, unit="doc", file=sys.stderr, disable=not sys.stderr.isatty())
+    chunk settings, if the index was lost, or to fill another backend with --to)."""
+    with user_errors():
+        config = lazy.config()
+    if backend is not None:
+        config = dataclasses.replace(
+            config, index=dataclasses.replace(config.index, backend=backend)
+        )
+    with user_errors():
+        twin = Twin(config)
+    try:
+        with user_errors():
+            total = twin.warehouse.count_documents()
+            bar = tqdm(total=total, unit="doc", file=sys.stderr, disable=not sys.stderr.isatty())
 
-        def tick() -> None:
-            bar.update(1)
+            def tick() -> None:
+                bar.update(1)
 
-        result = asyncio.run(twin.reindex(on_document=tick))
-        bar.close()
-        if result.error:
-            click.echo(f"error: {result.error}", err=True)
-            sys.exit(1)
-        click.echo(f"reindexed {result.documents} documents into {result.chunks} chunks")
+            result = asyncio.run(twin.reindex(on_document=tick))
+            bar.close()
+    finally:
+        twin.close()
+    if result.error:
+        click.echo(f"error: {result.error}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"reindexed {result.documents} documents into {result.chunks} chunks"
+        f" ({config.index.backend})"
+    )
+    if backend is not None and backend != lazy.config().index.backend:
+        click.echo(
+            f'search it by setting index.backend = "{backend}" in config.toml'
+            f" (or TWIN_INDEX__BACKEND={backend})"
+        )
 
 
 @cli.command("config")

@@ -74,6 +74,16 @@ class IndexConfig:
     ann_min_rows: int = 20_000
     candidates: int = 50
     write_batch_chunks: int = 256
+    weaviate_url: str = "http://localhost:8080"
+    weaviate_grpc_url: str = ""
+    weaviate_cloud: bool = False
+    weaviate_collection: str = "TwinChunk"
+    weaviate_tenant: str = ""
+    weaviate_shards: int = 0
+    weaviate_replication_factor: int = 0
+    weaviate_consistency: str = ""
+    weaviate_batch_size: int = 200
+    weaviate_timeout: float = 30.0
 
 
 @dataclass(frozen=True)

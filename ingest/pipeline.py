@@ -308,15 +308,15 @@ class Ingestor:
         ids = [document_id(url) for url in urls]
         if not ids:
             return 0
-        index_written = False
+        index_touched = False
         try:
             with self.warehouse.transaction() as tx:
                 removed = sum(tx.delete_document(doc_id) for doc_id in ids)
+                index_touched = True
                 self.index.replace_documents({doc_id: [] for doc_id in ids})
-                index_written = True
         except BaseException:
-            if index_written:
-                self._restore_index(ids)
+            if index_touched:
+                self._restore_index_quietly(ids)
             raise
         return removed
 
@@ -407,19 +407,34 @@ class Ingestor:
         """One warehouse transaction around one index commit. The index commit is atomic;
         if the warehouse commit then fails, the index is put back to what the warehouse
         still holds, so neither store gets ahead of the other."""
-        index_written = False
+        index_touched = False
         try:
             with self.warehouse.transaction() as tx:
                 outcomes = [
                     tx.upsert_document(job.document, source_url=job.source_url) for job in batch
                 ]
+                # From here the index may hold part of the batch: a server backend
+                # (Weaviate) writes object by object, with no commit to roll back.
+                index_touched = True
                 self.index.replace_documents(chunks_by_doc)
-                index_written = True
         except BaseException:
-            if index_written:
-                self._restore_index(list(chunks_by_doc))
+            if index_touched:
+                self._restore_index_quietly(list(chunks_by_doc))
             raise
         return outcomes
+
+    def _restore_index_quietly(self, document_ids: list[str]) -> None:
+        """Put the index back to what the warehouse holds; if that fails too (the server
+        is down), say so and keep the first error: `reindex` or the next ingest mends it."""
+        try:
+            self._restore_index(document_ids)
+        except Exception:
+            log.warning(
+                "could not put %d documents back in the index; `llm-twin reindex` or"
+                " ingesting them again mends it",
+                len(document_ids),
+                exc_info=True,
+            )
 
     def _restore_index(self, document_ids: list[str]) -> None:
         restored: dict[str, list[Chunk]] = {}

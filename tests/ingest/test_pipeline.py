@@ -3,7 +3,7 @@ faults injected by thin wrappers around the real parts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from bot.config import load_config
 from ingest.fetcher import Fetcher, FetchPolicy
 from ingest.warehouse.store import WarehouseTransaction
 from retrieval.errors import StorageError
+from retrieval.types import Chunk
 from tests.ingest.parts import CountingEmbedder, Delegate, FailingIndex, ingestor
 
 
@@ -147,3 +148,39 @@ async def test_without_paths_plain_text_is_refused_with_what_is_supported(twin: 
     assert result.error.startswith("my notes folder: cannot ingest this. Supported:")
     assert "substack" in result.error and "medium" in result.error
     assert twin.warehouse.count_documents() == 0
+
+
+class HalfWritingIndex(Delegate):
+    """A server backend that fails halfway through a batch, once: the first document's
+    chunks are written, then the connection drops."""
+
+    failed = False
+
+    def replace_documents(self, chunks_by_document: Mapping[str, Sequence[Chunk]]) -> None:
+        if self.failed:
+            return self.real.replace_documents(chunks_by_document)
+        self.failed = True
+        first = next(iter(chunks_by_document))
+        self.real.replace_documents({first: chunks_by_document[first]})
+        raise StorageError("weaviate http://127.0.0.1:8080: connection lost")
+
+
+async def test_an_index_that_fails_halfway_is_put_back_to_the_warehouse(
+    twin: Twin, tmp_path: Path
+) -> None:
+    folder = write_posts(tmp_path / "posts", 2)
+    async with Fetcher() as fetcher:
+        await ingestor(twin, fetcher).ingest([str(folder)], allow_paths=True)
+        write_posts(folder, 2, word="rewritten")
+        flaky = HalfWritingIndex(twin.index)
+        [result] = await ingestor(twin, fetcher, index=flaky).ingest(
+            [str(folder)], allow_paths=True
+        )
+    assert result.error is not None and "connection lost" in result.error
+    # The failed batch kept its originals in the warehouse, and the index agrees with the
+    # warehouse document by document: the half-written part is undone.
+    stored = {d.url: d.text for d in twin.warehouse.iter_documents()}
+    assert any("original" in text for text in stored.values())
+    assert twin.index.count() == 2
+    rewritten = {h.chunk.url for h in await twin.search("rewritten", k=5, alpha=0.0)}
+    assert rewritten == {url for url, text in stored.items() if "rewritten" in text}
