@@ -158,7 +158,8 @@ class HalfWritingIndex(Delegate):
 
     def replace_documents(self, chunks_by_document: Mapping[str, Sequence[Chunk]]) -> None:
         if self.failed:
-            return self.real.replace_documents(chunks_by_document)
+            self.real.replace_documents(chunks_by_document)
+            return
         self.failed = True
         first = next(iter(chunks_by_document))
         self.real.replace_documents({first: chunks_by_document[first]})
