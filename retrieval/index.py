@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+import numpy as np
+
 from retrieval.errors import ConfigError, IndexMismatchError, StorageError
 from retrieval.types import Chunk, SearchFilters, SearchHit, Vector
 
@@ -48,6 +50,26 @@ class IndexManifest:
                 f"cannot read the index manifest {path} ({exc}). "
                 "Run `llm-twin reindex` to rebuild the index from the warehouse."
             ) from exc
+
+
+def check_vector(vector: Vector, manifest: IndexManifest, *, where: str, what: str) -> None:
+    """A vector the index at `where` can hold: the manifest's dimension, finite values."""
+    shape, dim = np.shape(vector), manifest.dimension
+    if shape != (dim,):
+        raise IndexMismatchError(
+            f"{what} has a vector of shape {shape}, but the index at {where} holds "
+            f"{dim}-dimensional vectors of {manifest.embedding_model!r}. Embed with "
+            "the configured model, or run `llm-twin reindex` after changing it."
+        )
+    if not np.all(np.isfinite(vector)):
+        raise ValueError(f"{what} has a vector with NaN or infinite values")
+
+
+def check_search(alpha: float, k: int) -> None:
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
 
 
 @runtime_checkable

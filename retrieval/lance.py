@@ -18,9 +18,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from retrieval.errors import IndexMismatchError, StorageError
+from retrieval.errors import StorageError
 from retrieval.fusion import relative_score_fusion
-from retrieval.index import IndexManifest, register_backend
+from retrieval.index import IndexManifest, check_search, check_vector, register_backend
 from retrieval.types import Chunk, SearchFilters, SearchHit, Vector
 
 log = logging.getLogger(__name__)
@@ -233,15 +233,7 @@ class LanceIndex:
         return pa.table(columns, schema=_schema(dim))
 
     def _check_vector(self, vector: Vector, *, what: str) -> None:
-        shape, dim = np.shape(vector), self.manifest.dimension
-        if shape != (dim,):
-            raise IndexMismatchError(
-                f"{what} has a vector of shape {shape}, but the index at {self.path} holds "
-                f"{dim}-dimensional vectors of {self.manifest.embedding_model!r}. Embed with "
-                "the configured model, or run `llm-twin reindex` after changing it."
-            )
-        if not np.all(np.isfinite(vector)):
-            raise ValueError(f"{what} has a vector with NaN or infinite values")
+        check_vector(vector, self.manifest, where=str(self.path), what=what)
 
     def count(self) -> int:
         return int(self._table.count_rows())
@@ -259,10 +251,7 @@ class LanceIndex:
         k: int = 5,
         filters: SearchFilters | None = None,
     ) -> list[SearchHit]:
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
+        check_search(alpha, k)
         if not text.strip() or self._table.count_rows() == 0:
             return []
         if alpha > 0.0:

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from retrieval.errors import ConfigError, IndexMismatchError, StorageError
-from retrieval.index import IndexManifest, register_backend
+from retrieval.errors import ConfigError, StorageError
+from retrieval.index import IndexManifest, check_search, check_vector, register_backend
 from retrieval.types import Chunk, SearchFilters, SearchHit, Vector
 from retrieval.weaviate_codec import (
     chunk_from,
@@ -235,15 +235,7 @@ class WeaviateIndex:
         ]
 
     def _check_vector(self, vector: Vector, *, what: str) -> None:
-        shape, dim = np.shape(vector), self.manifest.dimension
-        if shape != (dim,):
-            raise IndexMismatchError(
-                f"{what} has a vector of shape {shape}, but the index at {self.place.where} holds "
-                f"{dim}-dimensional vectors of {self.manifest.embedding_model!r}. Embed with "
-                "the configured model, or run `llm-twin reindex` after changing it."
-            )
-        if not np.all(np.isfinite(vector)):
-            raise ValueError(f"{what} has a vector with NaN or infinite values")
+        check_vector(vector, self.manifest, where=str(self.place.where), what=what)
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -265,10 +257,7 @@ class WeaviateIndex:
         k: int = 5,
         filters: SearchFilters | None = None,
     ) -> list[SearchHit]:
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
+        check_search(alpha, k)
         if not text.strip():
             return []
         if alpha > 0.0:
