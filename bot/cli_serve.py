@@ -1,4 +1,5 @@
-"""`llm-twin serve`: the bot process (web page, Telegram, Slack, the model worker)."""
+"""`llm-twin serve`: the bot process (web page, Telegram, Slack, the model worker, the
+schedules)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from bot.serve import serve as run_serve
 def serve(lazy: LazyTwin, port: int | None, no_web: bool) -> None:
     """Run the bot: the local web page (always, unless disabled), Telegram when
     TWIN_TELEGRAM__TOKEN is set, Slack when TWIN_SLACK__BOT_TOKEN is set, all in one
-    process with the model loaded once. Prints where each front end listens; the web
-    page's URL carries its access token. Stops cleanly on Ctrl-C or SIGTERM."""
+    process with the model loaded once, and the schedules ([schedules]: recrawls,
+    retraining, digests) unless another bot on the same database runs them. Prints where
+    each front end listens; the web page's URL carries its access token. Stops cleanly
+    on Ctrl-C or SIGTERM."""
     with user_errors():
         config = lazy.config()
         overrides: dict[str, Any] = {}
