@@ -65,6 +65,24 @@ def check_vector(vector: Vector, manifest: IndexManifest, *, where: str, what: s
         raise ValueError(f"{what} has a vector with NaN or infinite values")
 
 
+def checked_chunks(
+    chunks_by_document: Mapping[str, Sequence[Chunk]], manifest: IndexManifest, *, where: str
+) -> list[Chunk]:
+    """Every chunk of a write, validated before anything is written: unique ids, each under
+    its own document, each with a vector the index can hold."""
+    chunks = [c for cs in chunks_by_document.values() for c in cs]
+    if len({c.chunk_id for c in chunks}) != len(chunks):
+        raise ValueError("a chunk id appears twice in one write")
+    for document_id, cs in chunks_by_document.items():
+        for c in cs:
+            if c.document_id != document_id:
+                raise ValueError(f"chunk {c.chunk_id} is not part of {document_id}")
+            if c.vector is None:
+                raise ValueError(f"chunk {c.chunk_id} has no vector; embed it first")
+            check_vector(c.vector, manifest, where=where, what=f"chunk {c.chunk_id}")
+    return chunks
+
+
 def check_search(alpha: float, k: int) -> None:
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")

@@ -20,7 +20,13 @@ import numpy as np
 
 from retrieval.errors import StorageError
 from retrieval.fusion import relative_score_fusion
-from retrieval.index import IndexManifest, check_search, check_vector, register_backend
+from retrieval.index import (
+    IndexManifest,
+    check_search,
+    check_vector,
+    checked_chunks,
+    register_backend,
+)
 from retrieval.types import Chunk, SearchFilters, SearchHit, Vector
 
 log = logging.getLogger(__name__)
@@ -211,16 +217,7 @@ class LanceIndex:
         """Validate everything before anything is written."""
         import pyarrow as pa
 
-        chunks = [c for cs in chunks_by_document.values() for c in cs]
-        if len({c.chunk_id for c in chunks}) != len(chunks):
-            raise ValueError("a chunk id appears twice in one write")
-        for document_id, cs in chunks_by_document.items():
-            for c in cs:
-                if c.document_id != document_id:
-                    raise ValueError(f"chunk {c.chunk_id} is not part of {document_id}")
-                if c.vector is None:
-                    raise ValueError(f"chunk {c.chunk_id} has no vector; embed it first")
-                self._check_vector(c.vector, what=f"chunk {c.chunk_id}")
+        chunks = checked_chunks(chunks_by_document, self.manifest, where=str(self.path))
         dim = self.manifest.dimension
         flat = np.asarray([c.vector for c in chunks], dtype=np.float32).reshape(-1)
         columns: dict[str, Any] = {

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from retrieval.errors import ConfigError, StorageError
-from retrieval.index import IndexManifest, check_search, check_vector, register_backend
+from retrieval.index import (
+    IndexManifest,
+    check_search,
+    check_vector,
+    checked_chunks,
+    register_backend,
+)
 from retrieval.types import Chunk, SearchFilters, SearchHit, Vector
 from retrieval.weaviate_codec import (
     chunk_from,
@@ -214,16 +220,7 @@ class WeaviateIndex:
         """Validate everything before anything is written."""
         from weaviate.classes.data import DataObject
 
-        chunks = [c for cs in chunks_by_document.values() for c in cs]
-        if len({c.chunk_id for c in chunks}) != len(chunks):
-            raise ValueError("a chunk id appears twice in one write")
-        for document_id, cs in chunks_by_document.items():
-            for c in cs:
-                if c.document_id != document_id:
-                    raise ValueError(f"chunk {c.chunk_id} is not part of {document_id}")
-                if c.vector is None:
-                    raise ValueError(f"chunk {c.chunk_id} has no vector; embed it first")
-                self._check_vector(c.vector, what=f"chunk {c.chunk_id}")
+        chunks = checked_chunks(chunks_by_document, self.manifest, where=str(self.place.where))
         return [
             DataObject(
                 properties=object_properties(c),
