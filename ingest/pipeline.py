@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -28,13 +28,14 @@ from ingest.extractors.local import crawl_path
 from ingest.extractors.registry import unsupported_input
 from ingest.fetcher import Fetcher
 from ingest.urls import looks_like_url, normalize_url
-from ingest.warehouse.store import UpsertOutcome, Warehouse
+from ingest.warehouse.store import UpsertOutcome, Warehouse, WarehouseTransaction
 from retrieval.embedder import Embedder, embed_off_loop
 from retrieval.errors import InputError, TwinError
 from retrieval.index import VectorIndex
 from retrieval.types import Chunk, Vector
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -308,17 +309,10 @@ class Ingestor:
         ids = [document_id(url) for url in urls]
         if not ids:
             return 0
-        index_touched = False
-        try:
-            with self.warehouse.transaction() as tx:
-                removed = sum(tx.delete_document(doc_id) for doc_id in ids)
-                index_touched = True
-                self.index.replace_documents({doc_id: [] for doc_id in ids})
-        except BaseException:
-            if index_touched:
-                self._restore_index_quietly(ids)
-            raise
-        return removed
+        return self._together(
+            lambda tx: sum(tx.delete_document(doc_id) for doc_id in ids),
+            {doc_id: [] for doc_id in ids},
+        )
 
     async def _prepare(
         self, document: Document, source_url: str, result: InputResult
@@ -404,24 +398,32 @@ class Ingestor:
     def _commit(
         self, batch: list[_Job], chunks_by_doc: dict[str, list[Chunk]]
     ) -> list[UpsertOutcome]:
-        """One warehouse transaction around one index commit. The index commit is atomic;
-        if the warehouse commit then fails, the index is put back to what the warehouse
-        still holds, so neither store gets ahead of the other."""
+        return self._together(
+            lambda tx: [tx.upsert_document(j.document, source_url=j.source_url) for j in batch],
+            chunks_by_doc,
+        )
+
+    def _together(
+        self,
+        write: Callable[[WarehouseTransaction], _T],
+        chunks_by_doc: Mapping[str, Sequence[Chunk]],
+    ) -> _T:
+        """One warehouse transaction around one index write. If either fails, the index
+        is put back to what the warehouse still holds, so neither store gets ahead of the
+        other: a failed warehouse commit after an atomic index commit (LanceDB), or an
+        index write that failed partway (a server backend such as Weaviate writes object
+        by object, with no commit to roll back)."""
         index_touched = False
         try:
             with self.warehouse.transaction() as tx:
-                outcomes = [
-                    tx.upsert_document(job.document, source_url=job.source_url) for job in batch
-                ]
-                # From here the index may hold part of the batch: a server backend
-                # (Weaviate) writes object by object, with no commit to roll back.
+                done = write(tx)
                 index_touched = True
                 self.index.replace_documents(chunks_by_doc)
         except BaseException:
             if index_touched:
                 self._restore_index_quietly(list(chunks_by_doc))
             raise
-        return outcomes
+        return done
 
     def _restore_index_quietly(self, document_ids: list[str]) -> None:
         """Put the index back to what the warehouse holds; if that fails too (the server
