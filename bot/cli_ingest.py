@@ -11,6 +11,7 @@ from typing import Any
 import click
 from tqdm import tqdm
 
+from bot.app import Twin
 from bot.cli_context import LazyTwin
 from ingest.exports import EXPORT_KINDS
 from ingest.pipeline import Ingestor, InputResult
@@ -51,7 +52,8 @@ def ingest(
     async def run(ingestor: Ingestor, report: Callable[[InputResult], None]) -> list[InputResult]:
         return await ingestor.ingest(list(inputs), allow_paths=True, on_result=report, hints=hints)
 
-    _run(lazy, run, total=len(inputs), as_json=as_json, verb="ingested")
+    with lazy.twin() as twin:
+        _run(twin, run, total=len(inputs), as_json=as_json, verb="ingested")
 
 
 @click.command()
@@ -63,55 +65,54 @@ def recrawl(lazy: LazyTwin, only: tuple[str, ...], as_json: bool) -> None:
     them), fetching only what changed: pages and feeds are asked "changed since?",
     known posts and unchanged GitHub files are not fetched, and only changed documents are
     re-embedded. Reports new, changed, unchanged and removed documents per source."""
-    with lazy.twin() as twin:
-        total = len(only) or len(twin.warehouse.list_sources())
 
     async def run(ingestor: Ingestor, report: Callable[[InputResult], None]) -> list[InputResult]:
         return await ingestor.recrawl(list(only), on_result=report)
 
-    if total == 0:
-        click.echo("no sources yet: add some with `llm-twin ingest URL|PATH`")
-        return
-    _run(lazy, run, total=total, as_json=as_json, verb="recrawled")
-
-
-def _run(lazy: LazyTwin, run: Run, *, total: int, as_json: bool, verb: str) -> None:
     with lazy.twin() as twin:
-        bar = tqdm(
-            total=total,
-            unit="input",
-            file=sys.stderr,
-            leave=False,
-            disable=as_json or not sys.stderr.isatty(),
+        total = len(only) or len(twin.warehouse.list_sources())
+        if total == 0:
+            click.echo("no sources yet: add some with `llm-twin ingest URL|PATH`")
+            return
+        _run(twin, run, total=total, as_json=as_json, verb="recrawled")
+
+
+def _run(twin: Twin, run: Run, *, total: int, as_json: bool, verb: str) -> None:
+    bar = tqdm(
+        total=total,
+        unit="input",
+        file=sys.stderr,
+        leave=False,
+        disable=as_json or not sys.stderr.isatty(),
+    )
+
+    def report(result: InputResult) -> None:
+        bar.update(1)
+        line = json.dumps(_result_json(result)) if as_json else result.line()
+        tqdm.write(line, file=sys.stdout)
+        for note in [] if as_json else result.notes:
+            tqdm.write(f"  note: {note}", file=sys.stdout)
+
+    async def go() -> list[InputResult]:
+        async with twin.ingestor() as ingestor:
+            return await run(ingestor, report)
+
+    results = asyncio.run(go())
+    bar.close()
+    failed = [r for r in results if not r.ok]
+    if not as_json:
+        counts = ", ".join(
+            f"{sum(getattr(r, key) for r in results)} {key}"
+            for key in ("new", "changed", "unchanged", "removed")
         )
-
-        def report(result: InputResult) -> None:
-            bar.update(1)
-            line = json.dumps(_result_json(result)) if as_json else result.line()
-            tqdm.write(line, file=sys.stdout)
-            for note in [] if as_json else result.notes:
-                tqdm.write(f"  note: {note}", file=sys.stdout)
-
-        async def go() -> list[InputResult]:
-            async with twin.ingestor() as ingestor:
-                return await run(ingestor, report)
-
-        results = asyncio.run(go())
-        bar.close()
-        failed = [r for r in results if not r.ok]
-        if not as_json:
-            counts = ", ".join(
-                f"{sum(getattr(r, key) for r in results)} {key}"
-                for key in ("new", "changed", "unchanged", "removed")
-            )
-            chunks = sum(r.chunks for r in results)
-            click.echo(
-                f"{len(results) - len(failed)} of {len(results)} inputs {verb}: "
-                f"{counts} documents, {chunks} chunks indexed"
-                + (f"; {len(failed)} failed" if failed else "")
-            )
-        if failed:
-            sys.exit(1)
+        chunks = sum(r.chunks for r in results)
+        click.echo(
+            f"{len(results) - len(failed)} of {len(results)} inputs {verb}: "
+            f"{counts} documents, {chunks} chunks indexed"
+            + (f"; {len(failed)} failed" if failed else "")
+        )
+    if failed:
+        sys.exit(1)
 
 
 def _result_json(result: InputResult) -> dict[str, Any]:

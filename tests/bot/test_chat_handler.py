@@ -230,3 +230,16 @@ async def test_a_model_error_mid_stream_is_reported_and_the_bot_keeps_serving() 
         await generator.aclose()
     finally:
         await emulator.close()
+
+
+async def test_recrawl_and_schedule_commands_answer_bad_input_and_keep_serving(
+    chat: tuple[ChatHandler, Twin],
+) -> None:
+    handler, twin = chat
+    said_back = texts(await said(handler.handle(OWNER, "recrawl https://example.com/nope")))
+    assert said_back.startswith("⚠️ https://example.com/nope: not a known source")
+    # No scheduler in this handler (as when schedules.enabled is false).
+    assert "Schedules are off" in texts(await said(handler.handle(OWNER, "pause retrain")))
+    recrawled = texts(await said(handler.handle(OWNER, "recrawl")))
+    assert recrawled.endswith("1 of 1 sources recrawled.") and "unchanged" in recrawled
+    assert twin.warehouse.count_documents() > 0

@@ -179,3 +179,21 @@ def test_linkedin_live_through_config_and_environment(linkedin: LinkedInEmulator
 
     code, output = run(*api, "ingest", profile, env={"TWIN_LINKEDIN__COOKIES": ""})
     assert code == 1 and "TWIN_LINKEDIN__COOKIES" in output
+
+
+def test_recrawl_and_schedules_refuse_what_they_do_not_know(tmp_path: Path) -> None:
+    code, output = run("recrawl")
+    assert code == 0 and "no sources yet" in output
+    archive = write_zip(tmp_path / "x.zip", x_members())
+    assert run("ingest", str(archive))[0] == 0
+
+    code, output = run("recrawl", "https://example.com/never-added")
+    assert code == 2
+    assert "not a known source; `llm-twin sources` lists them" in output
+    code, output = run("schedules", "run", "nope")
+    assert code == 2 and "no such scheduled job; the jobs are: " in output
+    assert f"recrawl:{archive.resolve().as_uri()}" in output
+    code, output = run("--set", "schedules.digest_cron=0 25 * * *", "schedules")
+    assert code == 2 and "schedules.digest_cron must be a cron line" in output
+    [source] = sources_json()
+    assert source["documents"] == 3 and source["status"] == "ok"  # nothing touched
