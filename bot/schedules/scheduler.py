@@ -154,12 +154,12 @@ class Schedules:
 
     def sync(self, sources: list[str]) -> None:
         wanted = self.wanted(sources)
-        for job in self.scheduler.get_jobs():
-            base = job.id.removesuffix(_RETRY)
-            if base not in wanted:
+        stored = {job.id: job for job in self.scheduler.get_jobs()}  # one read of the store
+        for ident, job in stored.items():
+            if ident.removesuffix(_RETRY) not in wanted:
                 job.remove()
         for ident, (trigger, kind, target) in wanted.items():
-            existing = self.scheduler.get_job(ident)
+            existing = stored.get(ident)
             if existing is not None and str(existing.trigger) == str(trigger):
                 continue  # unchanged: keep its next run time, and its pause
             paused = existing is not None and existing.next_run_time is None
