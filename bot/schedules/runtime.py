@@ -11,16 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-
-import sqlalchemy as sa
 
 from bot.app import Twin
 from bot.schedules.jobs import JobKind, job_id
 from bot.schedules.state import SchedulerState
 from bot.training_jobs import TrainingJobs
 from bot.training_run import TrainOptions
-from ingest.warehouse.schema import documents
 from model.draft import DraftWriter
 from retrieval.errors import TwinError
 
@@ -152,18 +148,11 @@ class JobRuntime:
         return done.summary().splitlines()[0]
 
     def new_documents(self) -> int:
-        """Documents of the owner's stored since the active model's run started (all of
-        them when the base model serves)."""
+        """Documents of the owner's writing stored since the active model's run started
+        (all of them when the base model serves)."""
         active = self.twin.models.active()
-        since = active.created_at if active is not None else datetime.min.replace(tzinfo=UTC)
-        query = (
-            sa.select(sa.func.count())
-            .select_from(documents)
-            .where(documents.c.created_at > since)
-            .where(sa.or_(documents.c.owned.is_(None), documents.c.owned.is_(True)))
-        )
-        with self.twin.warehouse.engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
+        since = active.created_at if active is not None else None
+        return self.twin.warehouse.count_documents(created_after=since, own_writing=True)
 
     async def digest(self, destination: str) -> str:
         from bot.schedules.digest_post import post_digest

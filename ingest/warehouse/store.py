@@ -149,9 +149,22 @@ class Warehouse:
     def find_document_by_url(self, url: str) -> StoredDocument | None:
         return self._one_document(documents.c.url == url)
 
-    def count_documents(self) -> int:
+    def count_documents(
+        self, *, created_after: datetime | None = None, own_writing: bool = False
+    ) -> int:
+        """Documents stored (after `created_after`); with `own_writing`, only prose not
+        marked as someone else's: what the training dataset can use."""
+        query = sa.select(sa.func.count()).select_from(documents)
+        if created_after is not None:
+            query = query.where(documents.c.created_at > created_after)
+        if own_writing:
+            query = query.where(
+                sa.or_(documents.c.owned.is_(None), documents.c.owned.is_(True)),
+                # meta is written with json.dumps(sort_keys=True): this is its spelling
+                ~documents.c.meta.contains('"kind": "code"'),
+            )
         with self._guard("counting documents"), self._engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(documents)).scalar_one()
+            return conn.execute(query).scalar_one()
 
     def iter_documents(self, batch_size: int = 500) -> Iterator[StoredDocument]:
         """Every document, in id order, read `batch_size` rows at a time (keyset pages,

@@ -411,3 +411,16 @@ def test_an_unusable_sqlite_path_raises_storage_error(tmp_path: Path) -> None:
         Warehouse(f"sqlite:///{blocker / 'warehouse.db'}")
     with pytest.raises(StorageError, match="file is not a database"):
         Warehouse(f"sqlite:///{blocker}")
+
+
+def test_count_documents_of_own_writing_since(warehouse: Warehouse) -> None:
+    with warehouse.transaction() as tx:
+        tx.upsert_document(make_doc(1))
+        tx.upsert_document(make_doc(2, owned=True))
+        tx.upsert_document(make_doc(3, owned=False))  # a repost
+        tx.upsert_document(make_doc(4, meta={"kind": "code", "verbatim": "1"}))
+        tx.upsert_document(make_doc(5, meta={"kind": "docs"}))
+    assert warehouse.count_documents() == 5
+    assert warehouse.count_documents(own_writing=True) == 3
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    assert warehouse.count_documents(created_after=later, own_writing=True) == 0
