@@ -67,7 +67,7 @@ async def _run_here(service: ScheduleService, ref: str) -> str:
     if refused is not None:
         return f"{job.id}: not run: {refused.holder} started running the schedules meanwhile"
     try:
-        said = await service.runtime.run(job.kind, job.target)  # type: ignore[arg-type]
+        said = await service.runtime.run(job.kind, job.target)
     finally:
         service.state.release(service.schedules.holder)
     return f"{job.id}: {said}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -39,7 +39,7 @@ _RETRY = ":retry"
 @dataclass(frozen=True, slots=True)
 class JobInfo:
     id: str
-    kind: str
+    kind: JobKind
     target: str
     trigger: str
     next_run: datetime | None  # None: paused
@@ -183,7 +183,7 @@ class Schedules:
             out.append(
                 JobInfo(
                     id=job.id,
-                    kind=str(kwargs.get("kind", "")),
+                    kind=cast(JobKind, kwargs["kind"]),  # stored by sync() or retry()
                     target=str(kwargs.get("target", "")),
                     trigger=str(job.trigger),
                     next_run=job.next_run_time,

@@ -61,7 +61,7 @@ class ScheduleService:
     async def run_now(self, ref: str) -> tuple[JobInfo, str]:
         """Run a job right away in this process (paused or not); what it said."""
         job = self.schedules.find(ref)
-        return job, await self.runtime.run(job.kind, job.target)  # type: ignore[arg-type]
+        return job, await self.runtime.run(job.kind, job.target)
 
     def _sources(self) -> list[str]:
         return [s.url for s in self.twin.warehouse.list_sources()]
