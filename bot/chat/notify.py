@@ -87,9 +87,12 @@ def notifier_for(
     return notifier, channel
 
 
-def poster(
-    notifiers: Mapping[str, Notifier], *, key: str = "the destination"
-) -> Callable[[str, str, str | None], Awaitable[None]]:
+# Post text to a destination ("telegram:<chat id>", "slack:<channel id>"), with the
+# feedback buttons of a draft when its id is given.
+Post = Callable[[str, str, "str | None"], Awaitable[None]]
+
+
+def poster(notifiers: Mapping[str, Notifier], *, key: str = "the destination") -> Post:
     """`post(destination, text, draft_id)` over the running notifiers: what a job that
     names its destination as "telegram:<chat id>" or "slack:<channel id>" posts through.
     Raises `ConfigError` for a destination it cannot use, `NotifyError` for a failed post."""

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.app import Twin
+from bot.chat.notify import Post
 from bot.schedules.jobs import JobKind, job_id
 from bot.schedules.state import SchedulerState
 from bot.training_jobs import TrainingJobs
@@ -24,9 +25,7 @@ __all__ = ["JobFailed", "JobRuntime", "Notify"]
 
 log = logging.getLogger(__name__)
 
-# Post `text` to a destination ("telegram:<chat id>", "slack:<channel id>"), with the
-# feedback buttons of `draft_id` when given.
-Notify = Callable[[str, str, "str | None"], Awaitable[None]]
+Notify = Post  # how jobs tell the owner: bot.chat.notify.poster over the running chats
 Retry = Callable[[JobKind, str, float], None]
 
 
