@@ -36,7 +36,8 @@ async def _act(twin: Twin, action: str, ref: str) -> str:
     holder = service.state.holder()
     schedules.open_paused()  # the stored jobs, none of them run by this process
     try:
-        schedules.sync([s.url for s in twin.warehouse.list_sources()])
+        if holder is None:  # the running bot keeps its own jobs in step with its config
+            schedules.sync([s.url for s in twin.warehouse.list_sources()])
         if action == "list":
             runs = f"run by the bot ({holder.holder})" if holder else "no bot is running them"
             listing = describe_jobs(schedules.jobs(), service.state.failures())
