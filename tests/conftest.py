@@ -179,3 +179,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("gpu"):
             item.add_marker(skip)
+
+
+_TRAIL = os.environ.get("TWIN_TEST_TRAIL")
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    """With TWIN_TEST_TRAIL set (CI sets it), each test's id is written there as it starts,
+    so a crash that kills pytest outright (a native abort) can still be pinned to a test."""
+    if _TRAIL:
+        with open(_TRAIL, "a", encoding="utf-8") as trail:
+            trail.write(nodeid + "\n")
