@@ -288,8 +288,8 @@ async def streaming_overhead(
 
 
 async def draft_breakdown(generator: HfGenerator, home: Path) -> None:
-    from bot.app import Twin
     from bot.config import load_config
+    from bot.twin import Twin
     from model.draft import DraftDone, DraftRequest, Prepared
     from model.generator import TextDelta
 

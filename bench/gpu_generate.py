@@ -124,7 +124,7 @@ def calibration(work: Path, hf: Path) -> Path:
 def convert(work: Path, hf: Path, bits: float) -> tuple[Path, float]:
     """exllamav2's converter (`training.quantize`), once per work dir and bit rate; the
     measurement is saved beside `hf` and reused for other bit rates."""
-    from retrieval.errors import TwinError
+    from core.errors import TwinError
     from training.quantize import quantize_exl2
 
     out = work / f"exl2-{bits:g}bpw"
@@ -337,8 +337,8 @@ def main() -> None:
     problem = missing_requirement()
     if problem is not None:
         sys.exit(f"gpu_generate: cannot run here: {problem}")
+    from core.errors import ConfigError
     from model.hf import default_model_source
-    from retrieval.errors import ConfigError
 
     try:
         default_model_source()

@@ -22,8 +22,8 @@ def missing_requirement(measures: str, modules: Sequence[tuple[str, str]]) -> st
     for module, hint in modules:
         if importlib.util.find_spec(module) is None:
             return f"{module} is not installed: {hint}"
+    from core.errors import ConfigError
     from model.exl2 import import_exllamav2
-    from retrieval.errors import ConfigError
     from training.quantize import cuda_missing_reason
 
     if (reason := cuda_missing_reason()) is not None:

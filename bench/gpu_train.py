@@ -374,8 +374,8 @@ def main() -> None:
     problem = missing_requirement()
     if problem is not None:
         sys.exit(f"gpu_train: cannot run here: {problem}")
+    from core.errors import TwinError
     from model.hf import default_model_source
-    from retrieval.errors import TwinError
 
     try:
         default_model_source()

@@ -55,8 +55,8 @@ def peak_rss_mb() -> float:
 
 
 def leg_raw(corpus: Path) -> dict[str, float]:
-    from bot.app import Twin
     from bot.config import load_config
+    from bot.twin import Twin
     from ingest.extractors.local import extract_path
     from ingest.pipeline import embedding_text
 
@@ -74,8 +74,8 @@ def leg_raw(corpus: Path) -> dict[str, float]:
 def leg_pipeline(corpus: Path) -> dict[str, float]:
     import asyncio
 
-    from bot.app import Twin
     from bot.config import load_config
+    from bot.twin import Twin
     from ingest.pipeline import InputResult
     from retrieval.embedder import embed_off_loop
 

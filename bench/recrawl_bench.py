@@ -82,8 +82,8 @@ def github_repos(emulator: GitHubEmulator) -> None:
 
 
 async def main(posts: int, files: int) -> None:
-    from bot.app import Twin
     from bot.config import load_config
+    from bot.twin import Twin
     from ingest.fetcher import Fetcher, FetchPolicy
     from ingest.pipeline import Ingestor
 

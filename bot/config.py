@@ -21,8 +21,8 @@ from typing import Any
 
 from bot.config_schedules import SchedulesConfig
 from bot.config_sources import ExportsConfig, GitHubConfig, LinkedInConfig, validate_sources
+from core.errors import ConfigError
 from model.prompts import FORMATS
-from retrieval.errors import ConfigError
 
 DEFAULT_HOME = Path(".twin")
 ENV_PREFIX = "TWIN_"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.schedules.triggers import check_timezone, cron_trigger, parse_duration
-from retrieval.errors import ConfigError
+from core.errors import ConfigError
 
 DESTINATION_PLATFORMS = ("telegram", "slack")
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.app import Twin
+from bot.twin import Twin
 from ingest.document import Document
 from model.generator import Finished, GenerationParams, Message, TextDelta
 from model.worker import ModelWorker

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import cast
 
 from bot.config import MODEL_BACKENDS, ModelConfig, secret
+from core.errors import ConfigError
 from model.generator import Generator
-from retrieval.errors import ConfigError
 from training.registry import Run
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.app import Twin
 from bot.training_run import run_folder
+from bot.twin import Twin
 from training.dataset import read_split
 from training.export import merge_adapter
 from training.quantize import cuda_missing_reason, quantize_exl2, write_calibration

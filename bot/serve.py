@@ -21,17 +21,17 @@ from contextlib import AsyncExitStack
 
 from aiohttp import web
 
-from bot.app import Twin
 from bot.chat.handler import ChatHandler
 from bot.chat.notify import Notifier, notifier_for, poster
 from bot.chat.replies import ChatUser
 from bot.config import Config
 from bot.metrics import Metrics
 from bot.schedules.service import ScheduleService
+from bot.twin import Twin
 from bot.web.app import build_web_app
+from core.errors import TwinError
 from model.draft import DraftWriter
 from model.generator import Generator
-from retrieval.errors import TwinError
 
 log = logging.getLogger(__name__)
 
@@ -181,11 +181,11 @@ async def _start_chat_adapters(
     from bot.config import secret
 
     if secret("telegram", "token"):
-        from bot.telegram.adapter import start_telegram
+        from bot.chat.telegram.adapter import start_telegram
 
         started["telegram"] = await start_telegram(config, handler, stack, notifiers=notifiers)
     if secret("slack", "bot_token"):
-        from bot.slack.adapter import start_slack
+        from bot.chat.slack.adapter import start_slack
 
         started["slack"] = await start_slack(config, handler, stack, notifiers=notifiers)
     return started, notifiers

@@ -3,7 +3,7 @@
 The trainer runs in its own process (under `nice` where it exists, in its own session so
 a Ctrl-C meant for the bot does not reach it twice), so a serving bot's event loop and
 model worker are never starved. Its stdout is JSON lines (`progress` and `message`
-events, bot/cli_train.py); its stderr goes to $TWIN_HOME/logs/train-<time>.log. One job
+events, bot/cli/train.py); its stderr goes to $TWIN_HOME/logs/train-<time>.log. One job
 runs at a time. Cancelling sends SIGTERM, which the trainer turns into an interrupt: the
 run is marked failed and can be resumed. The outcome comes from the exit code and the
 model registry; a run that was promoted is swapped in at once.
@@ -24,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Literal
 
-from bot.app import Twin
 from bot.training_events import (
     TrainingDone,
     TrainingMessage,
@@ -33,7 +32,8 @@ from bot.training_events import (
     parse_event,
 )
 from bot.training_run import TrainOptions
-from retrieval.errors import TrainingError, TwinError
+from bot.twin import Twin
+from core.errors import TrainingError, TwinError
 from training.lora import Progress
 from training.registry import FAILED, Run
 

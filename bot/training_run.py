@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.app import Twin
 from bot.config import Config
 from bot.datasets import build_dataset, build_preference_dataset
+from bot.twin import Twin
+from core.errors import ConfigError
 from model.gguf import dequantized_folder
 from model.hf import resolve_model_source
-from retrieval.errors import ConfigError
 from training.dataset import BuiltDataset
 from training.dpo import train_dpo
 from training.evaluate import EvalReport, EvalSettings, ModelSpec, evaluate

@@ -15,7 +15,7 @@ from email.utils import parsedate_to_datetime
 
 import charset_normalizer
 
-from retrieval.errors import FetchError
+from core.errors import FetchError
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 FEED_TYPES = frozenset(

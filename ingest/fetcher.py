@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from core.errors import ConfigError, FetchError, InputError
 from ingest.content import (
     DEFAULT_ACCEPT,
     FEED_TYPES,
@@ -40,7 +41,6 @@ from ingest.ssrf import (
     refusal_reason,
 )
 from ingest.urls import normalize_url
-from retrieval.errors import ConfigError, FetchError, InputError
 
 __all__ = ["DEFAULT_ACCEPT", "FEED_TYPES", "HTML_TYPES", "TEXT_TYPES"]
 __all__ += ["FetchPolicy", "FetchedPage", "Fetcher", "HTTPStatusError"]

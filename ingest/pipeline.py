@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+from core.errors import InputError, TwinError
 from ingest.chunking import Chunker
 from ingest.clean import clean_code, clean_text
 from ingest.document import Document, document_id
@@ -30,7 +31,6 @@ from ingest.fetcher import Fetcher
 from ingest.urls import looks_like_url, normalize_url
 from ingest.warehouse.store import UpsertOutcome, Warehouse, WarehouseTransaction
 from retrieval.embedder import Embedder, embed_off_loop
-from retrieval.errors import InputError, TwinError
 from retrieval.index import VectorIndex
 from retrieval.types import Chunk, Vector
 

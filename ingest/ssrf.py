@@ -19,7 +19,7 @@ from aiohappyeyeballs import AddrInfoType
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
-from retrieval.errors import ConfigError, FetchError
+from core.errors import ConfigError, FetchError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

@@ -10,7 +10,7 @@ import ipaddress
 import re
 from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
-from retrieval.errors import InputError
+from core.errors import InputError
 
 SUPPORTED = "only http:// and https:// links can be ingested"
 _DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrieval.errors import ConfigError
+from core.errors import ConfigError
 
 CARD_FILE = "twin_adapter.json"
 _SHAPE_KEYS = (

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from core.errors import InputError, TwinError
 from ingest.document import Document
 from model.filters import infer_filters
 from model.generator import Finished, GenerationParams, TextDelta
@@ -25,7 +26,6 @@ from model.packing import pack_material
 from model.prompts import FORMATS, DraftFormat, Material, expansion_messages, parse_queries
 from model.records import DraftRecord, DraftStore, SourceRef
 from model.worker import ModelWorker
-from retrieval.errors import InputError, TwinError
 from retrieval.types import SearchFilters, SearchHit
 
 _URL = re.compile(r"https?://[^\s<>\"')\]]+")

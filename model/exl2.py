@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from core.errors import ConfigError
 from model.generator import (
     Finished,
     FinishReason,
@@ -30,7 +31,6 @@ from model.generator import (
     ThreadedJob,
     render_transcript,
 )
-from retrieval.errors import ConfigError
 
 log = logging.getLogger(__name__)
 CacheKind = Literal["fp16", "q8", "q6", "q4"]

@@ -15,7 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from retrieval.errors import ConfigError
+from core.errors import ConfigError
+from core.offline import stay_offline
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def dequantized_folder(location: str, gguf_file: str, cache_root: Path) -> Path:
 def dequantize_gguf(location: str, gguf_file: str, target: Path, *, dtype: Any = None) -> Path:
     """Write the GGUF's weights (float32 unless `dtype`), config, tokenizer and chat
     template as an HF folder. Written aside and renamed, so a crash leaves no half folder."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    stay_offline()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
-import os
 import threading
 import time
 from collections.abc import AsyncGenerator, Sequence
@@ -22,6 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from core.errors import ConfigError
+from core.memory import release_free_memory
+from core.offline import stay_offline
 from model.adapter_card import AdapterCard
 from model.generator import (
     Finished,
@@ -34,8 +36,6 @@ from model.generator import (
     render_transcript,
 )
 from model.gguf import dequantized_folder
-from retrieval.embedder import release_free_memory
-from retrieval.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class HfGenerator:
         dequantized once into `cache_dir` (when given) and loaded from there after."""
         # Nothing is downloaded at run time: hub ids resolve from the local cache only
         # (before huggingface_hub is first imported; HF_HUB_OFFLINE=0 opts back in).
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        stay_offline()
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 
+from core.errors import ConfigError, GenerationError
 from model.generator import (
     Finished,
     FinishReason,
@@ -28,7 +29,6 @@ from model.generator import (
     Message,
     TextDelta,
 )
-from retrieval.errors import ConfigError, GenerationError
 
 _EOL = re.compile(r"\r\n|\r|\n")
 _FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length"}

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from core.errors import InputError
 from model.generator import Generator, Message
 from model.prompts import DraftFormat, Material, draft_messages
-from retrieval.errors import InputError
 
 _MIN_LINK_TOKENS = 64
 _Render = Callable[[list[Material]], list[Message]]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import ctypes
 import functools
 import os
 import threading
@@ -19,7 +18,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from retrieval.errors import ConfigError
+from core.errors import ConfigError
+from core.memory import release_free_memory
+from core.offline import stay_offline
 from retrieval.types import Vector
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ class SentenceTransformerEmbedder:
 def _load_model(location: str, device: str) -> SentenceTransformer:
     """One copy of a model per process, however many embedders ask for it."""
     # Never reach for a model hub at run time: a local folder or a cached id only.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    stay_offline()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
@@ -140,20 +141,3 @@ def _load_model(location: str, device: str) -> SentenceTransformer:
             "to a local sentence-transformers folder, or leave it empty for the bundled "
             "all-MiniLM-L6-v2"
         ) from exc
-
-
-@functools.cache
-def _malloc_trim() -> Any:
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        return None
-
-
-def release_free_memory() -> None:
-    """Hand freed activation memory back to the OS after each batch. Batches of varying
-    length fragment glibc's heap; without this, peak RSS of a 1,000-document ingest grew
-    by ~100 MB (bench/ingest_bench.py), at no measurable cost in throughput."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)

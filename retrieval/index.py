@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from retrieval.errors import ConfigError, IndexMismatchError, StorageError
+from core.errors import ConfigError, IndexMismatchError, StorageError
 from retrieval.types import Chunk, SearchFilters, SearchHit, Vector
 
 

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from retrieval.errors import StorageError
+from core.errors import StorageError
 from retrieval.fusion import relative_score_fusion
 from retrieval.index import (
     IndexManifest,

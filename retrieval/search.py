@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from core.errors import InputError
 from retrieval.embedder import Embedder, embed_off_loop
-from retrieval.errors import InputError
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.index import VectorIndex
 from retrieval.types import SearchFilters, SearchHit

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from retrieval.errors import ConfigError, StorageError
+from core.errors import ConfigError, StorageError
 from retrieval.index import (
     IndexManifest,
     check_search,

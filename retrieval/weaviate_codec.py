@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from retrieval.errors import ConfigError
+from core.errors import ConfigError
 from retrieval.types import Chunk, SearchFilters
 from retrieval.weaviate_schema import PROPERTY_NAMES
 

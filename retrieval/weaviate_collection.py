@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from retrieval.errors import ConfigError, IndexMismatchError, StorageError
+from core.errors import ConfigError, IndexMismatchError, StorageError
 from retrieval.index import IndexManifest
 from retrieval.weaviate_codec import Endpoint, one_line
 from retrieval.weaviate_schema import (

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from retrieval.errors import ConfigError, StorageError
+from core.errors import ConfigError, StorageError
 from retrieval.index import IndexManifest
 
 if TYPE_CHECKING:

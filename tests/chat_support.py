@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from bot.app import Twin
 from bot.chat.handler import ChatHandler
 from bot.config import load_config
 from bot.metrics import Metrics
 from bot.serve import allowlist
+from bot.twin import Twin
 from model.generator import Generator
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample"

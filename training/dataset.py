@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from core.errors import InputError
 from ingest.document import Document
-from retrieval.errors import InputError
 
 TokenCounter = Callable[[str], int]
 InstructionWriter = Callable[[Document, str], Awaitable[str | None]]

@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import gc
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from core.errors import ConfigError, InputError
+from core.memory import release_free_memory
+from core.offline import stay_offline
 from model.generator import Message, render_transcript
-from retrieval.embedder import Embedder, release_free_memory
-from retrieval.errors import ConfigError, InputError
+from retrieval.embedder import Embedder
 from training import stylometry
 from training.dataset import Example, read_split
 from training.eval_report import METRICS, PROMOTE_METRICS, EvalReport, Sample
@@ -133,7 +134,7 @@ def evaluate(
 
 def load_model(spec: ModelSpec, device: str = "cpu") -> tuple[Any, Any]:
     """(model, tokenizer): the base in float32 with the adapter applied, in eval mode."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is downloaded at run time
+    stay_offline()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -14,9 +14,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from core.errors import ConfigError
+from core.offline import stay_offline
+
 # The private helper is the one rule for exllamav2's rope_theta; one copy of it, not two.
 from model.gguf import _top_level_rope_theta
-from retrieval.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ def merge_adapter(
         log.info("%s already holds a merged model; not merging again", out_dir)
         return out_dir
     _check_inputs(base_dir, adapter_dir)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is downloaded, ever
+    stay_offline()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer_dir = adapter_dir if _has_tokenizer(adapter_dir) else base_dir

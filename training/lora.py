@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from core.errors import ConfigError, TrainingError
+from core.offline import stay_offline
 from model.adapter_card import AdapterCard, base_fingerprint
-from retrieval.errors import ConfigError, TrainingError
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ def set_threads(settings: TrainSettings) -> None:
 
 def load_tokenizer(base: str) -> Any:
     """The base model's tokenizer; it must have a chat template (it shapes every example)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    stay_offline()
     from transformers import AutoTokenizer
 
     try:
@@ -177,7 +178,7 @@ def load_tokenizer(base: str) -> Any:
 
 def load_base(base: str, settings: TrainSettings, device: str) -> Any:
     """The base weights: float32 on CPU, bfloat16 on CUDA, 4-bit with `qlora` (CUDA only)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    stay_offline()
     import torch
     from transformers import AutoModelForCausalLM
 

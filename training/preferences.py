@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.errors import InputError
 from model.records import DraftRecord, Feedback
-from retrieval.errors import InputError
 from training.dataset import Example, read_split
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from retrieval.errors import ConfigError, GenerationError, InputError
+from core.errors import ConfigError, GenerationError, InputError
 from training.export import replace_folder
 
 log = logging.getLogger(__name__)

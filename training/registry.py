@@ -24,10 +24,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from core.errors import InputError
 from ingest.warehouse.migrations import Migration, run_migrations
 from ingest.warehouse.schema import UTCDateTime
 from ingest.warehouse.store import Warehouse
-from retrieval.errors import InputError
 
 RUNNING, TRAINED, FAILED = "running", "trained", "failed"
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from retrieval.errors import InputError
+from core.errors import InputError
 from training.lora import (
     CardInfo,
     ProgressCallback,

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.training_run import TrainOptions
+from core.errors import InputError
 from model.prompts import FORMATS
-from retrieval.errors import InputError
 
 CommandName = Literal[
     "draft",

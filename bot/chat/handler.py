@@ -20,16 +20,16 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 
-from bot.app import Twin
 from bot.chat.commands import HELP, Command, parse, parse_models, parse_train
 from bot.chat.replies import ChatUser, DraftFinal, DraftUpdate, FeedbackAction, Out, Say
 from bot.metrics import Metrics
 from bot.schedules.control import schedule_command
 from bot.schedules.service import ScheduleService
 from bot.training_jobs import TrainingJobs
+from bot.twin import Twin
+from core.errors import InputError, TwinError
 from model.draft import DraftDone, DraftRequest, DraftWriter, Prepared
 from model.generator import Finished, TextDelta
-from retrieval.errors import InputError, TwinError
 
 log = logging.getLogger(__name__)
 

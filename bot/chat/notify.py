@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import ClassVar, Protocol
 
 from bot.chat.replies import DraftFinal
-from retrieval.errors import ConfigError, TwinError
+from core.errors import ConfigError, TwinError
 
 
 class NotifyError(TwinError):

@@ -6,7 +6,7 @@ import asyncio
 
 from bot.schedules.listing import describe_jobs
 from bot.schedules.service import ScheduleService
-from retrieval.errors import InputError
+from core.errors import InputError
 
 __all__ = ["schedule_command"]
 

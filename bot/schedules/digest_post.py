@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from bot.schedules.digest import gather_digest
 from bot.schedules.digest_log import DigestLog
+from core.errors import TwinError
 from model.draft import DraftDone, DraftRequest
-from retrieval.errors import TwinError
 
 if TYPE_CHECKING:
     from bot.schedules.runtime import JobRuntime

@@ -12,14 +12,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.app import Twin
 from bot.chat.notify import Post
 from bot.schedules.jobs import JobKind, job_id
 from bot.schedules.state import SchedulerState
 from bot.training_jobs import TrainingJobs
 from bot.training_run import TrainOptions
+from bot.twin import Twin
+from core.errors import TwinError
 from model.draft import DraftWriter
-from retrieval.errors import TwinError
 
 __all__ = ["JobFailed", "JobRuntime", "Notify"]
 

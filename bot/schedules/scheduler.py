@@ -26,7 +26,7 @@ from bot.config import Config
 from bot.schedules.jobs import JOB_FUNC, JobKind, job_id
 from bot.schedules.state import HEARTBEAT, SchedulerState, this_process
 from bot.schedules.triggers import cron_trigger, interval_trigger, parse_duration
-from retrieval.errors import InputError
+from core.errors import InputError
 
 __all__ = ["JobInfo", "Schedules"]
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bot.app import Twin
 from bot.schedules.jobs import install
 from bot.schedules.runtime import JobRuntime, Notify
 from bot.schedules.scheduler import JobInfo, Schedules
 from bot.schedules.state import SchedulerState
 from bot.training_jobs import TrainingJobs
+from bot.twin import Twin
 from model.draft import DraftWriter
 
 __all__ = ["ScheduleService"]

@@ -10,7 +10,7 @@ from typing import Any
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from retrieval.errors import ConfigError
+from core.errors import ConfigError
 
 __all__ = ["cron_trigger", "every", "interval_trigger", "parse_duration"]
 

@@ -18,10 +18,10 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.app import Twin
 from bot.chat.handler import ChatHandler
 from bot.chat.replies import FEEDBACK_ACTIONS, ChatUser, DraftFinal, DraftUpdate, Out, Say
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
+from bot.twin import Twin
 
 log = logging.getLogger(__name__)
 

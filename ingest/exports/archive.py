@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from retrieval.errors import InputError
+from core.errors import InputError
 
 __all__ = ["DAMAGED", "DEFAULT_LIMITS", "ExportArchive", "ZipLimits", "open_archive"]
 __all__ += ["zip_fingerprint"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.errors import InputError
 from ingest.document import Document
 from ingest.exports.archive import DEFAULT_LIMITS, ExportArchive, ZipLimits, open_archive
 from ingest.exports.export import Export, ExportReader
@@ -12,7 +13,6 @@ from ingest.exports.medium import MediumExportReader
 from ingest.exports.substack import SubstackExportReader
 from ingest.exports.text import counted
 from ingest.exports.x import XExportReader
-from retrieval.errors import InputError
 
 __all__ = ["READERS", "detect_export", "read_export"]
 

@@ -21,6 +21,7 @@ from trafilatura.metadata import extract_metadata
 from trafilatura.settings import set_date_params
 from trafilatura.utils import load_html
 
+from core.errors import ExtractionError
 from ingest.clean import clean_text
 from ingest.content import TEXT_TYPES, sniff
 from ingest.document import Document
@@ -33,7 +34,6 @@ from ingest.extractors.html_text import (
 )
 from ingest.fetcher import FEED_TYPES, FetchedPage
 from ingest.validators import conditional_headers, not_modified, validators
-from retrieval.errors import ExtractionError
 
 if TYPE_CHECKING:
     from ingest.extractors.feed import FeedExtractor

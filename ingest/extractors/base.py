@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-from retrieval.errors import InputError
+from core.errors import InputError
 
 if TYPE_CHECKING:
     from ingest.document import Document

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
+from core.errors import ExtractionError, InputError
 from ingest.document import Document
 from ingest.extractors.base import Crawl, Seen
 from ingest.extractors.github_api import (
@@ -40,7 +41,6 @@ from ingest.extractors.github_api import (
 )
 from ingest.extractors.github_files import DEFAULT_EXTENSIONS, RepoFile, read_text, select_files
 from ingest.extractors.github_urls import GitHubTarget, document_url, github_target
-from retrieval.errors import ExtractionError, InputError
 
 if TYPE_CHECKING:
     from ingest.fetcher import Fetcher

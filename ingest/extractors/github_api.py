@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from core.errors import ExtractionError, FetchError
 from ingest.content import retry_after_seconds
 from ingest.fetcher import HTTPStatusError
-from retrieval.errors import ExtractionError, FetchError
 
 if TYPE_CHECKING:
     from ingest.fetcher import Fetcher

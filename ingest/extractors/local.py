@@ -16,7 +16,7 @@ from ingest.extractors.base import Crawl, Seen
 
 if TYPE_CHECKING:
     from ingest.exports import ZipLimits
-from retrieval.errors import InputError
+from core.errors import InputError
 
 __all__ = ["SUPPORTED_FILES", "SUPPORTED_SUFFIXES", "extract_file", "extract_path"]
 

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from core.errors import ExtractionError
 from ingest.document import Document
 from ingest.extractors.article import is_feed
 from ingest.extractors.base import Crawl, Seen
 from ingest.extractors.feed import FeedExtractor
 from ingest.validators import conditional_headers, not_modified
-from retrieval.errors import ExtractionError
 
 if TYPE_CHECKING:
     from ingest.fetcher import Fetcher

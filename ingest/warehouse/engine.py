@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import URL, Connection, Engine, event
 from sqlalchemy import exc as sa_exc
 
-from retrieval.errors import StorageError
+from core.errors import StorageError
 
 _SQLITE_BUSY_MS = 30_000
 _URL_HELP = "use sqlite:///PATH/warehouse.db or postgresql://USER:PASSWORD@HOST:PORT/DBNAME"

@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
+from core.errors import StorageError
 from ingest.document import Document
 from ingest.warehouse.engine import create_engine, mask_url
 from ingest.warehouse.migrations import run_migrations
@@ -41,7 +42,6 @@ from ingest.warehouse.schema import (
     sources_with_counts,
     stored_document_from_row,
 )
-from retrieval.errors import StorageError
 
 __all__ = ["Source", "StoredDocument", "UpsertOutcome", "Warehouse", "WarehouseTransaction"]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.telegram.markup import MESSAGE_LIMIT, text_size
+from bot.chat.telegram.markup import MESSAGE_LIMIT, text_size
 from tests.call_log import CallLog
 
 BOT_ID = 100000

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.app import Twin
 from bot.chat.commands import Command, parse
 from bot.chat.handler import REFUSAL, ChatHandler
 from bot.chat.replies import ChatUser, DraftFinal, DraftUpdate, Out, Say
+from bot.twin import Twin
 from model.hf import HfGenerator
 from model.openai_compat import OpenAIGenerator
 from tests.chat_support import chat_handler

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import default_keys, load_config
-from retrieval.errors import ConfigError
+from core.errors import ConfigError
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.toml"
 

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from bot.chat.slack.mrkdwn import to_mrkdwn
+from bot.chat.telegram.markup import to_html
 from bot.schedules.digest import build_digest, gather_digest, summarize
 from bot.schedules.digest_log import Claim, DigestLog
-from bot.slack.mrkdwn import to_mrkdwn
-from bot.telegram.markup import to_html
 from ingest.document import Document
 from ingest.warehouse.migrations import MIGRATIONS_TABLE
 from ingest.warehouse.schema import StoredDocument

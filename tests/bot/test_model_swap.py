@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Twin
 from bot.config import load_config
+from bot.twin import Twin
 from model.adapter_card import AdapterCard, base_fingerprint
 from model.generator import Finished, GenerationParams, Message, TextDelta
 from model.hf import HfGenerator

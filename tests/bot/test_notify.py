@@ -15,20 +15,20 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from telegram import Bot
 
-from bot.app import Twin
 from bot.chat.notify import Notifier, NotifyError, notifier_for, poster
+from bot.chat.slack import start_slack
+from bot.chat.slack.blocks import BLOCKS_PER_MESSAGE, SECTION_LIMIT
+from bot.chat.slack.mrkdwn import to_mrkdwn
+from bot.chat.slack.notify import SlackNotifier
+from bot.chat.telegram.adapter import start_telegram
+from bot.chat.telegram.markup import MESSAGE_LIMIT, text_size, to_html
+from bot.chat.telegram.notify import TelegramNotifier
+from bot.chat.telegram.render import TelegramRenderer, parse_feedback
 from bot.serve import _start_chat_adapters
-from bot.slack import start_slack
-from bot.slack.blocks import BLOCKS_PER_MESSAGE, SECTION_LIMIT
-from bot.slack.mrkdwn import to_mrkdwn
-from bot.slack.notify import SlackNotifier
-from bot.telegram.adapter import start_telegram
-from bot.telegram.markup import MESSAGE_LIMIT, text_size, to_html
-from bot.telegram.notify import TelegramNotifier
-from bot.telegram.render import TelegramRenderer, parse_feedback
+from bot.twin import Twin
+from core.errors import ConfigError, TwinError
 from model.generator import Generator
 from model.records import DraftRecord
-from retrieval.errors import ConfigError, TwinError
 from tests.bot.slack_emulator import BOT_TOKEN, SIGNING_SECRET, ApiCall, SlackEmulator, SlackSender
 from tests.bot.telegram_emulator import Call, TelegramEmulator, visible_text
 from tests.chat_support import chat_handler

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.app import Twin
 from bot.config import load_config
 from bot.schedules.jobs import job_id
 from bot.schedules.service import ScheduleService
-from retrieval.errors import ConfigError, InputError
+from bot.twin import Twin
+from core.errors import ConfigError, InputError
 from tests.http_server import LocalServer
 
 Posted = list[tuple[str, str, "str | None"]]
@@ -300,7 +300,7 @@ async def test_chat_commands_list_pause_resume_and_run(twin: Twin, blog: Blog) -
 def test_the_cli_lists_pauses_and_runs_jobs(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from bot.cli import cli
+    from bot.cli.main import cli
     from bot.schedules.state import SchedulerState
 
     notes = tmp_path / "notes"

@@ -17,18 +17,18 @@ import pytest
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import Twin
 from bot.chat.commands import HELP
 from bot.chat.handler import REFUSAL, ChatHandler
 from bot.chat.replies import DraftFinal, DraftUpdate, Out, Say
-from bot.slack import adapter as slack_adapter
-from bot.slack import start_slack
-from bot.slack.blocks import BLOCKS_PER_MESSAGE, SECTION_LIMIT, draft_messages, say_messages
-from bot.slack.mrkdwn import from_mrkdwn, split_text, to_mrkdwn
-from bot.slack.stream import Target, deliver
+from bot.chat.slack import adapter as slack_adapter
+from bot.chat.slack import start_slack
+from bot.chat.slack.blocks import BLOCKS_PER_MESSAGE, SECTION_LIMIT, draft_messages, say_messages
+from bot.chat.slack.mrkdwn import from_mrkdwn, split_text, to_mrkdwn
+from bot.chat.slack.stream import Target, deliver
+from bot.twin import Twin
+from core.errors import ConfigError
 from model.generator import Generator
 from model.records import DraftRecord, SourceRef
-from retrieval.errors import ConfigError
 from tests.bot.slack_emulator import (
     APP_TOKEN,
     BOT_TOKEN,

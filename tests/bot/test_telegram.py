@@ -15,22 +15,22 @@ import aiohttp
 import pytest
 from telegram import Bot
 
-from bot.app import Twin
 from bot.chat.commands import HELP
 from bot.chat.handler import REFUSAL, ChatHandler
 from bot.chat.replies import BUTTON_LABELS, DraftFinal, DraftUpdate, Out
-from bot.telegram.adapter import start_telegram
-from bot.telegram.markup import MESSAGE_LIMIT, split_text, text_size, to_html
-from bot.telegram.render import (
+from bot.chat.telegram.adapter import start_telegram
+from bot.chat.telegram.markup import MESSAGE_LIMIT, split_text, text_size, to_html
+from bot.chat.telegram.render import (
     DraftMessages,
     TelegramRenderer,
     feedback_keyboard,
     parse_feedback,
 )
-from bot.telegram.webhook import SECRET_HEADER
+from bot.chat.telegram.webhook import SECRET_HEADER
+from bot.twin import Twin
+from core.errors import ConfigError
 from model.generator import GenerationEvent, GenerationParams, Generator, Message, TextDelta
 from model.records import SourceRef
-from retrieval.errors import ConfigError
 from tests.bot.telegram_emulator import Call, TelegramEmulator, visible_text
 from tests.chat_support import chat_handler
 from tests.http_server import LocalServer
@@ -381,7 +381,7 @@ async def test_malformed_updates_are_ignored(
 
         # A handler that fails (Telegram answers 500) is logged; the next update is served.
         emulator.fail_once("sendMessage", 500, "Internal Server Error")
-        with caplog.at_level(logging.ERROR, logger="bot.telegram.adapter"):
+        with caplog.at_level(logging.ERROR, logger="bot.chat.telegram.adapter"):
             await emulator.push_message(OWNER, "help")
             await emulator.wait_for(lambda c: c.method == "sendMessage" and c.status == 500)
             await emulator.push_message(OWNER, "status")

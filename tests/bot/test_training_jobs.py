@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Twin
 from bot.chat.commands import TrainArgs, parse_models, parse_train
 from bot.chat.handler import REFUSAL, ChatHandler
 from bot.chat.replies import ChatUser, DraftUpdate, Out, Say
 from bot.training_events import TrainingDone, TrainingMessage
 from bot.training_jobs import TrainingJobs
 from bot.training_run import TrainOptions
+from bot.twin import Twin
+from core.errors import InputError
 from model.hf import HfGenerator
-from retrieval.errors import InputError
 from tests.chat_support import chat_handler
 from training.lora import Progress
 
@@ -34,7 +34,7 @@ STRANGER = ChatUser("telegram", "7", "Eve")
 INTERVAL = 0.2
 
 # The trainer's part, in small: events on stdout, SIGTERM unwinds as an interrupt that
-# marks the run failed (exit 130), as `_terminate_as_interrupt` does in bot/cli_train.py.
+# marks the run failed (exit 130), as `_terminate_as_interrupt` does in bot/cli/train.py.
 STAND_IN = """
 import json, signal, sys, time
 from pathlib import Path

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
-from bot.cli import cli
+from bot.cli.main import cli
 from tests.http_server import ThreadedServer
 
 LOOPBACK = ["--set", "ingest.allowed_networks=127.0.0.1/32"]
@@ -28,8 +28,8 @@ def run(*args: str) -> tuple[int, str]:
 
 def stored(home: Path) -> tuple[int, int]:
     """(documents in the warehouse, chunks in the index)."""
-    from bot.app import Twin
     from bot.config import load_config
+    from bot.twin import Twin
 
     twin = Twin(load_config(home=home))
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import cli
+from bot.cli.main import cli
 from tests.http_server import ThreadedServer
 from tests.model.openai_emulator import OpenAIEmulator
 

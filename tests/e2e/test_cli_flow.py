@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import cli
+from bot.cli.main import cli
 from tests.http_server import ThreadedServer
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample"

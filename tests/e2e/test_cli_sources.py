@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import cli
+from bot.cli.main import cli
 from tests.fixtures.exports import medium_members, write_zip, x_members
 from tests.github_emulator import GitHubEmulator, Repo
 from tests.ingest.test_github import ANN, KEPT, TOOLS_FILES

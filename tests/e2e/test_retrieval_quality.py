@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.app import Twin
 from bot.config import load_config
+from bot.twin import Twin
 from tests.e2e.retrieval_queries import QUERIES
 from tests.http_server import FIXTURES, LocalServer
 

@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.app import Twin
 from bot.config import load_config
+from bot.twin import Twin
 from model.hf import HfGenerator
 from tests.http_server import ThreadedServer
 from tests.serve_support import running_serve
@@ -184,7 +184,7 @@ def test_the_real_process_starts_the_page_and_stops_on_sigterm(smol: HfGenerator
 def test_serve_with_a_missing_model_fails_at_start_with_the_fix() -> None:
     from click.testing import CliRunner
 
-    from bot.cli import cli
+    from bot.cli.main import cli
 
     result = CliRunner().invoke(
         cli, ["--set", "model.path=/no/such/model.gguf", "serve", "--port", "0"]

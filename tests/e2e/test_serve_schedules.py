@@ -12,10 +12,10 @@ from datetime import timedelta
 import pytest
 from aiohttp import web
 
-from bot.app import Twin
 from bot.config import load_config
 from bot.schedules import digest_post
 from bot.serve import serve
+from bot.twin import Twin
 from model.hf import HfGenerator
 from tests.bot.telegram_emulator import TelegramEmulator
 from tests.chat_support import SAMPLE, SHORT_DRAFTS

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from bot.app import Twin
 from bot.config import load_config
+from bot.twin import Twin
 from model.hf import HfGenerator
 from tests.http_server import ThreadedServer
 from tests.serve_support import running_serve

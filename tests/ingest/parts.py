@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.app import Twin
+from bot.twin import Twin
+from core.errors import StorageError
 from ingest.fetcher import Fetcher
 from ingest.pipeline import Ingestor
-from retrieval.errors import StorageError
 from retrieval.types import Chunk
 
 

@@ -9,11 +9,11 @@ from functools import cache
 import pytest
 from aiohttp import web
 
+from core.errors import ExtractionError, FetchError
 from ingest.document import Document
 from ingest.extractors.article import NO_TEXT, ArticleExtractor, parse_article
 from ingest.extractors.html_text import html_to_text
 from ingest.fetcher import Fetcher, FetchPolicy
-from retrieval.errors import ExtractionError, FetchError
 from tests.http_server import FIXTURES, LocalServer
 
 PAGES = FIXTURES / "pages"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import InputError
 from ingest.exports import EXPORT_KINDS, Export, detect_export, read_export
 from ingest.exports.reader import READERS
-from retrieval.errors import InputError
 from tests.fixtures.exports import (
     LAYOUTS,
     LINKEDIN_SHARES,

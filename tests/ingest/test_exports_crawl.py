@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import InputError
 from ingest.exports.crawl import crawl_export
 from ingest.extractors.base import Crawl, Seen
 from ingest.extractors.local import crawl_path
-from retrieval.errors import InputError
 from tests.fixtures.exports import (
     MEDIUM_RESPONSE,
     medium_members,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import InputError
 from ingest.exports import read_export
-from retrieval.errors import InputError
 from tests.fixtures.exports import (
     LINKEDIN_ARTICLE,
     LINKEDIN_PROFILE,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import InputError
 from ingest.exports import read_export
-from retrieval.errors import InputError
 from tests.fixtures.exports import X_TWEETS, write_zip, x_members
 
 THREAD_IDS = ("1500000000000000001", "1500000000000000002", "1500000000000000003")

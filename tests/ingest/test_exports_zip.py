@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import InputError
 from ingest.exports import ZipLimits, detect_export, read_export
-from retrieval.errors import InputError
 from tests.fixtures.exports import medium_members, medium_post, write_zip, x_members
 
 DAMAGED = "not a zip file (or it is damaged): download the export again"

@@ -9,10 +9,10 @@ from xml.sax.saxutils import escape
 import pytest
 from aiohttp import web
 
+from core.errors import ExtractionError
 from ingest.extractors.article import ArticleExtractor
 from ingest.extractors.feed import MIN_FULL_TEXT, FeedEntry, FeedExtractor, parse_feed
 from ingest.fetcher import Fetcher, FetchPolicy
-from retrieval.errors import ExtractionError
 from tests.http_server import FIXTURES, LocalServer
 
 FEEDS = FIXTURES / "feeds"

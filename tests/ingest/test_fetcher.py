@@ -18,10 +18,10 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from core.errors import FetchError
 from ingest.content import retry_after_seconds
 from ingest.fetcher import FEED_TYPES, FetchedPage, Fetcher, FetchPolicy, HTTPStatusError
 from ingest.ssrf import AddressPolicy, BlockedAddressError, GuardedResolver
-from retrieval.errors import FetchError
 from tests.http_server import LocalServer
 
 LOOPBACK_ONLY = ("127.0.0.1/32",)

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from core.errors import ExtractionError, FetchError, InputError
 from ingest.extractors.base import Crawl, IncrementalExtractor, Seen
 from ingest.extractors.github import GitHubExtractor
 from ingest.extractors.github_urls import GitHubTarget, github_target
 from ingest.fetcher import Fetcher, FetchPolicy
-from retrieval.errors import ExtractionError, FetchError, InputError
 from tests.github_emulator import GitHubEmulator, Repo, blob_sha
 
 ANN = "https://github.com/ann"

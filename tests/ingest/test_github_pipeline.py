@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from bot.app import Twin
 from bot.config import load_config
+from bot.twin import Twin
 from ingest.document import document_id
 from ingest.extractors.base import ExtractorRegistry
 from ingest.extractors.github import GitHubExtractor

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from core.errors import ConfigError, ExtractionError, FetchError, InputError
 from ingest.document import Document
 from ingest.extractors.base import IncrementalExtractor, Seen
 from ingest.extractors.linkedin import (
@@ -27,7 +28,6 @@ from ingest.extractors.linkedin import (
     linkedin_profile_id,
 )
 from ingest.fetcher import Fetcher
-from retrieval.errors import ConfigError, ExtractionError, FetchError, InputError
 from tests.linkedin_emulator import PROFILES, UPDATES, LinkedInEmulator, Member, Update
 
 T = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import InputError
 from ingest.extractors.local import extract_path
-from retrieval.errors import InputError
 from tests.http_server import FIXTURES
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Twin
 from bot.config import load_config
+from bot.twin import Twin
+from core.errors import StorageError
 from ingest.fetcher import Fetcher, FetchPolicy
 from ingest.warehouse.store import WarehouseTransaction
-from retrieval.errors import StorageError
 from retrieval.types import Chunk
 from tests.ingest.parts import CountingEmbedder, Delegate, FailingIndex, ingestor
 

@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from core.errors import ExtractionError
 from ingest.extractors.base import UnsupportedInputError
 from ingest.extractors.platforms import (
     MediumExtractor,
@@ -14,7 +15,6 @@ from ingest.extractors.platforms import (
 )
 from ingest.extractors.registry import default_registry, unsupported_input
 from ingest.fetcher import Fetcher, FetchPolicy
-from retrieval.errors import ExtractionError
 from tests.http_server import LocalServer
 
 POST_HTML = "".join(f"<p>Paragraph {n} of a post written by the owner.</p>" for n in range(30))

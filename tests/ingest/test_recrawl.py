@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from bot.app import Twin
 from bot.config import load_config
+from bot.twin import Twin
+from core.errors import InputError
 from ingest.document import document_id
 from ingest.fetcher import Fetcher, FetchPolicy
-from retrieval.errors import InputError
 from tests.http_server import LocalServer
 from tests.ingest.parts import CountingEmbedder, FailingIndex, ingestor
 

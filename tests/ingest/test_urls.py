@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import InputError
 from ingest.urls import looks_like_url, normalize_url
-from retrieval.errors import InputError
 
 
 @pytest.mark.parametrize(

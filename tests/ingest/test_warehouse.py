@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from core.errors import StorageError
 from ingest.document import Document
 from ingest.warehouse.migrations import MIGRATIONS_TABLE, Migration, run_migrations
 from ingest.warehouse.schema import INGEST_MIGRATIONS
 from ingest.warehouse.store import Warehouse
-from retrieval.errors import StorageError
 from tests.postgres_server import free_port
 
 INGEST_NAMES = [m.name for m in INGEST_MIGRATIONS]

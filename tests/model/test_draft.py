@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Twin
 from bot.config import load_config
+from bot.twin import Twin
+from core.errors import InputError
 from model.draft import DraftDone, DraftEvent, DraftRequest, DraftWriter, Prepared
 from model.generator import TextDelta
 from model.hf import HfGenerator
 from model.prompts import draft_messages
-from retrieval.errors import InputError
 from tests.http_server import LocalServer
 from tests.model.recording import RecordingGenerator
 

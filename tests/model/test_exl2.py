@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from core.errors import ConfigError
 from model.generator import Finished, GenerationParams, Message, TextDelta
-from retrieval.errors import ConfigError
 
 
 def cuda() -> bool:

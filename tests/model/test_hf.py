@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import ConfigError
 from model.generator import Finished, GenerationEvent, GenerationParams, Message, TextDelta
 from model.hf import HfGenerator, ModelSource, default_model_source, resolve_model_source
-from retrieval.errors import ConfigError
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
+from core.errors import ConfigError, GenerationError
 from model.generator import Finished, GenerationEvent, GenerationParams, Message, TextDelta
 from model.openai_compat import OpenAIGenerator, SSEDecoder
-from retrieval.errors import ConfigError, GenerationError
 from tests.model.openai_emulator import OpenAIEmulator
 
 MESSAGES = (Message("system", "You write like the owner."), Message("user", "Say hello."))

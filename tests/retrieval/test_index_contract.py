@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 import pytest
 
-from retrieval.errors import IndexMismatchError
+from core.errors import IndexMismatchError
 from retrieval.index import IndexManifest, VectorIndex, open_index
 from retrieval.types import Chunk, SearchFilters, SearchHit, Vector
 

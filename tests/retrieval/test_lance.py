@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from retrieval.errors import IndexMismatchError, StorageError
+from core.errors import IndexMismatchError, StorageError
 from retrieval.index import open_index
 from retrieval.lance import LanceIndex, where_clause
 from retrieval.types import SearchFilters

@@ -28,7 +28,7 @@ from weaviate.collections.classes.config_methods import _collection_config_from_
 from weaviate.collections.classes.filters import _FilterAnd, _Filters, _FilterValue
 from weaviate.exceptions import WeaviateConnectionError, WeaviateQueryError
 
-from retrieval.errors import ConfigError, StorageError
+from core.errors import ConfigError, StorageError
 from retrieval.index import IndexManifest, open_index
 from retrieval.types import Chunk, SearchFilters
 from retrieval.weaviate import WeaviateIndex

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.datasets import usable_instruction
+from core.errors import InputError
 from ingest.document import Document
-from retrieval.errors import InputError
 from training.dataset import (
     DatasetSettings,
     DatasetStats,

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from core.errors import ConfigError, InputError
 from retrieval.embedder import SentenceTransformerEmbedder
-from retrieval.errors import ConfigError, InputError
 from training.dataset import DatasetStats, Example, read_split, save_dataset
 from training.evaluate import (
     EvalReport,

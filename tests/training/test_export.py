@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from retrieval.errors import ConfigError, GenerationError, InputError
+from core.errors import ConfigError, GenerationError, InputError
 from training import export, quantize
 from training.export import merge_adapter
 from training.quantize import (

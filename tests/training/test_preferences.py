@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot.app import Twin
 from bot.config import load_config
 from bot.datasets import build_preference_dataset
+from bot.twin import Twin
+from core.errors import InputError
 from ingest.warehouse.store import Warehouse
 from model.generator import GenerationEvent, GenerationParams, Message, TextDelta
 from model.hf import HfGenerator
 from model.records import DraftRecord, DraftStore, Feedback
-from retrieval.errors import InputError
 from tests.model.recording import RecordingGenerator
 from training.dataset import DatasetStats, Example, save_dataset
 from training.preferences import (

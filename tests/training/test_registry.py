@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from core.errors import InputError
 from ingest.warehouse.store import Warehouse
-from retrieval.errors import InputError
 from training.registry import FAILED, RUNNING, TRAINED, Registry
 
 

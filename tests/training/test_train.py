@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import ConfigError, InputError, TrainingError
 from model.adapter_card import CARD_FILE, AdapterCard
 from model.generator import GenerationParams, Message, TextDelta
 from model.hf import HfGenerator, ModelSource
-from retrieval.errors import ConfigError, InputError, TrainingError
 from training.dpo import train_dpo
 from training.lora import (
     CardInfo,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from http.cookiejar import Cookie, LoadError, MozillaCookieJar
 from pathlib import Path
 
-from retrieval.errors import ConfigError, InputError
+from core.errors import ConfigError, InputError
 
 __all__ = ["CHALLENGE", "ENV_COOKIES", "ENV_PASSWORD", "ENV_USERNAME", "EXPORT"]
 __all__ += ["NO_CREDENTIALS", "SIGNED_OUT", "LinkedInCredentials", "read_cookies"]

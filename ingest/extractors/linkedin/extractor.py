@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from core.errors import ExtractionError, InputError
 from ingest.document import Document
 from ingest.extractors.base import Crawl, Seen
 from ingest.extractors.linkedin.credentials import (
@@ -28,7 +29,6 @@ from ingest.extractors.linkedin.posts import (
     parse_post,
 )
 from ingest.extractors.linkedin.session import SignedOut, Stopped, Voyager, pacer, sign_in
-from retrieval.errors import ExtractionError, InputError
 
 if TYPE_CHECKING:
     from requests.cookies import RequestsCookieJar

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from core.errors import FetchError, InputError
 from ingest.extractors.linkedin.credentials import (
     CHALLENGE,
     ENV_COOKIES,
@@ -24,7 +25,6 @@ from ingest.extractors.linkedin.credentials import (
     LinkedInCredentials,
     read_cookies,
 )
-from retrieval.errors import FetchError, InputError
 
 if TYPE_CHECKING:
     from requests.cookies import RequestsCookieJar

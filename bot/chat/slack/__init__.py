@@ -8,6 +8,6 @@ needs the bot scopes `commands`, `chat:write`, `app_mentions:read`, `im:history`
 `app_mention`, `message.im`, `message.channels`; interactivity on for the buttons.
 """
 
-from bot.slack.adapter import SlackAdapter, start_slack
+from bot.chat.slack.adapter import SlackAdapter, start_slack
 
 __all__ = ["SlackAdapter", "start_slack"]

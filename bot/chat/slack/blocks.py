@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.chat.replies import BUTTON_LABELS, FEEDBACK_ACTIONS, DraftFinal, FeedbackAction
-from bot.slack.mrkdwn import split_text, to_mrkdwn
+from bot.chat.slack.mrkdwn import split_text, to_mrkdwn
 
 SECTION_LIMIT = 3000
 BLOCKS_PER_MESSAGE = 50

@@ -25,7 +25,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.replies import DraftFinal, DraftUpdate, Out, Say
-from bot.slack.blocks import SlackMessage, draft_messages, say_messages, streaming_text
+from bot.chat.slack.blocks import SlackMessage, draft_messages, say_messages, streaming_text
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Posting to a Slack channel on the bot's own initiative, the way replies are posted:
-mrkdwn and Block Kit from `bot.slack.blocks` (3000-character sections, 50 blocks a
+mrkdwn and Block Kit from `bot.chat.slack.blocks` (3000-character sections, 50 blocks a
 message), 429s waited out, and for a draft the settled draft's feedback buttons, so a
 press is handled by the listeners' usual feedback path."""
 
@@ -12,8 +12,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.notify import NotifyError, posted_draft
-from bot.slack.blocks import say_messages
-from bot.slack.stream import DraftStream, Target
+from bot.chat.slack.blocks import say_messages
+from bot.chat.slack.stream import DraftStream, Target
 
 _TOKEN_ERRORS = frozenset(
     {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}

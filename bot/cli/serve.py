@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from bot.cli_context import LazyTwin, user_errors
+from bot.cli.context import LazyTwin, user_errors
 from bot.serve import serve as run_serve
 
 

@@ -9,9 +9,9 @@ from contextlib import contextmanager
 
 import click
 
-from bot.app import Twin
 from bot.config import Config
-from retrieval.errors import TwinError
+from bot.twin import Twin
+from core.errors import TwinError
 
 
 class LazyTwin:

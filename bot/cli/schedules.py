@@ -8,10 +8,10 @@ import sys
 
 import click
 
-from bot.app import Twin
-from bot.cli_context import LazyTwin
+from bot.cli.context import LazyTwin
 from bot.schedules.listing import describe_jobs
 from bot.schedules.service import ScheduleService
+from bot.twin import Twin
 
 
 @click.command("schedules")

@@ -12,14 +12,14 @@ from contextlib import contextmanager
 
 import click
 
-from bot.app import Twin
-from bot.cli_context import LazyTwin
+from bot.cli.context import LazyTwin
 from bot.datasets import build_dataset
 from bot.quantize_run import quantize_run
 from bot.training_events import TrainingMessage, event_line
 from bot.training_run import TrainOptions, evaluate_run
 from bot.training_run import train as train_run
-from retrieval.errors import InputError
+from bot.twin import Twin
+from core.errors import InputError
 from training.lora import Progress, quiet_libraries
 from training.registry import Run
 

@@ -15,14 +15,14 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from bot.app import Twin
-from bot.cli_context import LazyTwin, user_errors
-from bot.cli_draft import draft
-from bot.cli_ingest import ingest, recrawl, sources
-from bot.cli_schedules import schedules
-from bot.cli_serve import serve
-from bot.cli_train import dataset, eval_command, models, quantize, train
+from bot.cli.context import LazyTwin, user_errors
+from bot.cli.draft import draft
+from bot.cli.ingest import ingest, recrawl, sources
+from bot.cli.schedules import schedules
+from bot.cli.serve import serve
+from bot.cli.train import dataset, eval_command, models, quantize, train
 from bot.config import SECTIONS, load_config
+from bot.twin import Twin
 from retrieval.types import SearchFilters
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from bot.app import Twin
-from bot.cli_context import LazyTwin
+from bot.cli.context import LazyTwin
+from bot.twin import Twin
 from model.draft import DraftDone, DraftRequest, Prepared
 from model.generator import TextDelta
 from model.prompts import FORMATS

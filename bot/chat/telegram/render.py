@@ -34,7 +34,7 @@ from bot.chat.replies import (
     Out,
     Say,
 )
-from bot.telegram.markup import split_text, to_html
+from bot.chat.telegram.markup import split_text, to_html
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.handler import ChatHandler
 from bot.chat.replies import ChatUser, DraftFinal, Out
-from bot.slack import blocks
-from bot.slack.mrkdwn import from_mrkdwn
-from bot.slack.stream import DraftThreads, Target, deliver
+from bot.chat.slack import blocks
+from bot.chat.slack.mrkdwn import from_mrkdwn
+from bot.chat.slack.stream import DraftThreads, Target, deliver
 
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
 _MENTION = re.compile(r"<@(?P<id>[UW][A-Z0-9]+)(?:\|[^>]*)?>")

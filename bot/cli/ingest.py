@@ -11,8 +11,8 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from bot.app import Twin
-from bot.cli_context import LazyTwin
+from bot.cli.context import LazyTwin
+from bot.twin import Twin
 from ingest.exports import EXPORT_KINDS
 from ingest.pipeline import Ingestor, InputResult
 from ingest.warehouse.store import Source

@@ -20,11 +20,11 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, Messag
 from bot.chat.handler import ChatHandler
 from bot.chat.notify import Notifier
 from bot.chat.replies import ChatUser
+from bot.chat.telegram.notify import TelegramNotifier
+from bot.chat.telegram.render import TelegramRenderer, parse_feedback
+from bot.chat.telegram.webhook import start_webhook
 from bot.config import Config, secret
-from bot.telegram.notify import TelegramNotifier
-from bot.telegram.render import TelegramRenderer, parse_feedback
-from bot.telegram.webhook import start_webhook
-from retrieval.errors import ConfigError, TwinError
+from core.errors import ConfigError, TwinError
 
 log = logging.getLogger(__name__)
 

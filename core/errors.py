@@ -1,8 +1,7 @@
 """The user-facing error hierarchy.
 
-It lives in the lowest layer so every package can raise these without importing upward.
-Each message says what went wrong *and* what to do; the CLI and the chat handler are the
-only places that turn them into text.
+It lives in the base layer so every package can raise these without importing upward.
+Each message says what went wrong *and* what to do.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.config import Config, secret
-from retrieval.errors import ConfigError
+from core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """The Slack front end: slack-bolt's `AsyncApp`, over HTTP events or Socket Mode.
 
-Every listener (`bot.slack.listeners`) acknowledges at once (Slack wants an answer within
+Every listener (`bot.chat.slack.listeners`) acknowledges at once (Slack wants an answer within
 3 seconds, whatever the model is doing) and hands the work to a background task that this
 adapter keeps, and on shutdown gives a moment to finish, then cancels. Replies go through
-`bot.slack.stream` (where to post, draft streaming) and `bot.slack.blocks` (Block Kit).
+`bot.chat.slack.stream` (where to post, draft streaming) and `bot.chat.slack.blocks` (Block Kit).
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.handler import ChatHandler
 from bot.chat.notify import Notifier
+from bot.chat.slack.listeners import Listeners
+from bot.chat.slack.notify import SlackNotifier
 from bot.config import Config, secret
-from bot.slack.listeners import Listeners
-from bot.slack.notify import SlackNotifier
-from retrieval.errors import ConfigError
+from core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

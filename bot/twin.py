@@ -16,6 +16,7 @@ from typing import Any
 from bot.config import Config, secret
 from bot.generators import open_generator
 from bot.sources import path_crawler, source_registry
+from core.errors import ConfigError, TwinError
 from ingest.chunking import Chunker
 from ingest.document import Document
 from ingest.extractors.base import ExtractorRegistry
@@ -28,7 +29,6 @@ from model.generator import GenerationParams, Generator
 from model.records import DraftStore
 from model.worker import ModelWorker
 from retrieval.embedder import SentenceTransformerEmbedder
-from retrieval.errors import ConfigError, TwinError
 from retrieval.index import IndexManifest, VectorIndex, open_index
 from retrieval.search import hybrid_search, multi_query_search
 from retrieval.types import SearchFilters, SearchHit

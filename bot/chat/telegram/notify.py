@@ -17,7 +17,7 @@ from telegram.error import (
 )
 
 from bot.chat.notify import NotifyError, posted_draft
-from bot.telegram.render import TelegramRenderer
+from bot.chat.telegram.render import TelegramRenderer
 
 
 class TelegramNotifier:

@@ -1,0 +1,1 @@
+"""`llm-twin`: one module per group of commands, each a thin layer over the library."""
