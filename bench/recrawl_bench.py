@@ -84,8 +84,9 @@ def github_repos(emulator: GitHubEmulator) -> None:
 async def main(posts: int, files: int) -> None:
     from bot.config import load_config
     from bot.twin import Twin
-    from ingest.fetcher import Fetcher, FetchPolicy
+    from ingest.fetcher import Fetcher
     from ingest.pipeline import Ingestor
+    from ingest.settings import FetchPolicy
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -139,14 +139,15 @@ def one(config: Config, args: argparse.Namespace) -> dict[str, Any]:
 
     import torch
 
-    from training.lora import CardInfo, Progress, TrainSettings
+    from training.lora import CardInfo, Progress
+    from training.settings import TrainingSettings
     from training.sft import train_sft
 
     rss_imported = status_mb("VmRSS")
     info = CardInfo(run_id=f"bench-{config.name}", base_model=args.base, dataset_hash="bench")
 
-    def settings(steps: int) -> TrainSettings:
-        return TrainSettings(
+    def settings(steps: int) -> TrainingSettings:
+        return TrainingSettings(
             lora_rank=config.lora_rank,
             lora_alpha=2 * config.lora_rank,
             batch_size=BATCH_SIZE,

@@ -1,7 +1,9 @@
 """Configuration: one function resolves it, with CLI > env > config file > defaults.
 
-Every key lives in a section dataclass below; `config.toml` at the repository root
-documents each one (a test keeps the two in step). Any key can be overridden from the
+Every section is the settings dataclass of the package it configures (`ingest/settings.py`,
+`model/settings.py`, …, one field per key); `Config` composes them and this module applies
+precedence and validation once. `config.toml` at the repository root documents each key
+(a test keeps the two in step). Any key can be overridden from the
 environment as `TWIN_<SECTION>__<KEY>`. `TWIN_HOME` sets the state dir, `TWIN_CONFIG`
 another config file. Secrets never come from the file.
 """
@@ -19,204 +21,51 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.config_schedules import SchedulesConfig
-from bot.config_sources import ExportsConfig, GitHubConfig, LinkedInConfig, validate_sources
+from bot.chat.settings import ChatSettings, SlackSettings, TelegramSettings
+from bot.schedules.settings import SchedulesSettings
+from bot.web.settings import WebSettings
 from core.errors import ConfigError
-from model.prompts import FORMATS
+from ingest.settings import (
+    ChunkingSettings,
+    ExportsSettings,
+    FetchPolicy,
+    GitHubSettings,
+    LinkedInSettings,
+    WarehouseSettings,
+)
+from model.settings import DraftSettings, ModelSettings, OwnerSettings
+from retrieval.settings import EmbeddingSettings, IndexSettings, SearchSettings
+from training.settings import TrainingSettings
 
 DEFAULT_HOME = Path(".twin")
 ENV_PREFIX = "TWIN_"
-MODEL_BACKENDS = ("hf", "exl2", "openai")
-EXL2_CACHES = ("fp16", "q8", "q6", "q4")
-PROMOTE_METRICS = ("perplexity", "style")
 # LinkedIn's username and cookies travel with its password: from the environment only.
 _SECRET_KEY = re.compile(r"(^|_)(token|secret|password|passwd|api_key|apikey|username|cookies)$")
 
 
 @dataclass(frozen=True)
-class WarehouseConfig:
-    url: str = ""
-
-
-@dataclass(frozen=True)
-class IngestConfig:
-    allow_private_networks: bool = False
-    allowed_networks: tuple[str, ...] = ()
-    connect_timeout: float = 10.0
-    read_timeout: float = 30.0
-    max_bytes: int = 10 * 1024 * 1024
-    max_redirects: int = 5
-    retries: int = 3
-    backoff_base: float = 0.5
-    max_retry_after: float = 60.0
-    per_host_concurrency: int = 2
-    concurrency: int = 4
-    user_agent: str = "llm-twin/0.1 (+self-hosted writing assistant)"
-
-
-@dataclass(frozen=True)
-class ChunkingConfig:
-    max_tokens: int = 200
-    overlap_tokens: int = 32
-
-
-@dataclass(frozen=True)
-class EmbeddingConfig:
-    model: str = ""
-    batch_size: int = 16
-    device: str = "cpu"
-
-
-@dataclass(frozen=True)
-class IndexConfig:
-    backend: str = "lance"
-    path: str = ""
-    ann_min_rows: int = 20_000
-    candidates: int = 50
-    write_batch_chunks: int = 256
-    weaviate_url: str = "http://localhost:8080"
-    weaviate_grpc_url: str = ""
-    weaviate_cloud: bool = False
-    weaviate_collection: str = "TwinChunk"
-    weaviate_tenant: str = ""
-    weaviate_shards: int = 0
-    weaviate_replication_factor: int = 0
-    weaviate_consistency: str = ""
-    weaviate_batch_size: int = 200
-    weaviate_timeout: float = 30.0
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    k: int = 5
-    alpha: float = 0.5
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    backend: str = "hf"
-    path: str = ""
-    gguf_file: str = ""
-    adapter: str = ""
-    device: str = "cpu"
-    max_seq_len: int = 4096
-    threads: int = 0
-    cache: str = "q6"
-    url: str = ""
-    name: str = ""
-    cache_dir: str = ""
-    max_new_tokens: int = 1024
-    timeout: float = 600.0
-    slots: int = 0
-    reload_interval: float = 15.0
-
-
-@dataclass(frozen=True)
-class OwnerConfig:
-    name: str = ""
-    bio: str = ""
-    names: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class DraftingConfig:
-    format: str = "linkedin"
-    max_new_tokens: int = 400
-    temperature: float = 0.7
-    top_p: float = 0.9
-    repetition_penalty: float = 1.1
-    k: int = 6
-    context_tokens: int = 1500
-    expand_queries: int = 0
-    infer_filters: bool = True
-    ingest_links: bool = False
-    max_links: int = 3
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    instructions: str = "template"
-    test_fraction: float = 0.1
-    min_answer_words: int = 30
-    max_answer_tokens: int = 512
-    min_documents: int = 5
-    base_model: str = ""
-    lora_rank: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-    epochs: float = 3.0
-    max_steps: int = 0
-    batch_size: int = 4
-    grad_accum: int = 4
-    learning_rate: float = 2e-4
-    max_seq_len: int = 1024
-    gradient_checkpointing: bool = True
-    qlora: bool = False
-    save_steps: int = 50
-    threads: int = 0
-    dpo_beta: float = 0.1
-    dpo_learning_rate: float = 5e-6
-    dpo_epochs: float = 1.0
-    min_preference_pairs: int = 8
-    synthetic_pairs: int = 32
-    eval_drafts: int = 8
-    eval_samples: int = 3
-    eval_max_new_tokens: int = 200
-    promote_metric: str = "perplexity"
-    quantize_bits: float = 4.0
-    quantize_head_bits: int = 6
-
-
-@dataclass(frozen=True)
-class ChatConfig:
-    rate_per_minute: int = 20
-    edit_interval: float = 1.0
-
-
-@dataclass(frozen=True)
-class TelegramConfig:
-    base_url: str = ""
-    allowed_user_ids: tuple[str, ...] = ()
-    webhook_url: str = ""
-    webhook_port: int = 8443
-
-
-@dataclass(frozen=True)
-class SlackConfig:
-    base_url: str = ""
-    port: int = 3000
-    allowed_user_ids: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class WebConfig:
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = 8765
-
-
-@dataclass(frozen=True)
 class Config:
+    """Every section, each the settings dataclass of the package it configures."""
+
     home: Path = DEFAULT_HOME
-    warehouse: WarehouseConfig = field(default_factory=WarehouseConfig)
-    ingest: IngestConfig = field(default_factory=IngestConfig)
-    chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
-    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
-    index: IndexConfig = field(default_factory=IndexConfig)
-    search: SearchConfig = field(default_factory=SearchConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    owner: OwnerConfig = field(default_factory=OwnerConfig)
-    drafting: DraftingConfig = field(default_factory=DraftingConfig)
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    chat: ChatConfig = field(default_factory=ChatConfig)
-    telegram: TelegramConfig = field(default_factory=TelegramConfig)
-    slack: SlackConfig = field(default_factory=SlackConfig)
-    web: WebConfig = field(default_factory=WebConfig)
-    github: GitHubConfig = field(default_factory=GitHubConfig)
-    linkedin: LinkedInConfig = field(default_factory=LinkedInConfig)
-    exports: ExportsConfig = field(default_factory=ExportsConfig)
-    schedules: SchedulesConfig = field(default_factory=SchedulesConfig)
+    warehouse: WarehouseSettings = field(default_factory=WarehouseSettings)
+    ingest: FetchPolicy = field(default_factory=FetchPolicy)
+    chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
+    embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    owner: OwnerSettings = field(default_factory=OwnerSettings)
+    drafting: DraftSettings = field(default_factory=DraftSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    chat: ChatSettings = field(default_factory=ChatSettings)
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    slack: SlackSettings = field(default_factory=SlackSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    github: GitHubSettings = field(default_factory=GitHubSettings)
+    linkedin: LinkedInSettings = field(default_factory=LinkedInSettings)
+    exports: ExportsSettings = field(default_factory=ExportsSettings)
+    schedules: SchedulesSettings = field(default_factory=SchedulesSettings)
     # Where the values came from, for `llm-twin config`; not a setting itself.
     config_file: Path | None = None
 
@@ -229,106 +78,13 @@ class Config:
         return Path(self.index.path) if self.index.path else self.home / "index"
 
     @property
-    def owner_names(self) -> tuple[str, ...]:
-        """Whose documents are the owner's: owner.names, else owner.name."""
-        return self.owner.names or ((self.owner.name,) if self.owner.name else ())
-
-    @property
     def model_cache_dir(self) -> Path:
         return Path(self.model.cache_dir) if self.model.cache_dir else self.home / "models"
 
     def validate(self) -> None:
-        def need(ok: bool, key: str, what: str) -> None:
-            if not ok:
-                raise ConfigError(f"config key {key} {what}")
-
-        need(0.0 <= self.search.alpha <= 1.0, "search.alpha", "must be between 0 and 1")
-        need(self.search.k >= 1, "search.k", "must be at least 1")
-        need(self.chunking.max_tokens >= 16, "chunking.max_tokens", "must be at least 16")
-        need(
-            0 <= self.chunking.overlap_tokens < self.chunking.max_tokens,
-            "chunking.overlap_tokens",
-            "must be at least 0 and below chunking.max_tokens",
-        )
-        need(self.ingest.max_bytes > 0, "ingest.max_bytes", "must be positive")
-        need(0 <= self.ingest.max_redirects <= 20, "ingest.max_redirects", "must be 0..20")
-        need(self.ingest.concurrency >= 1, "ingest.concurrency", "must be at least 1")
-        need(
-            self.ingest.per_host_concurrency >= 1,
-            "ingest.per_host_concurrency",
-            "must be at least 1",
-        )
-        need(self.embedding.batch_size >= 1, "embedding.batch_size", "must be at least 1")
-        need(
-            self.model.backend in MODEL_BACKENDS,
-            "model.backend",
-            f"must be one of {', '.join(MODEL_BACKENDS)}",
-        )
-        need(
-            self.model.cache in EXL2_CACHES,
-            "model.cache",
-            f"must be one of {', '.join(EXL2_CACHES)}",
-        )
-        need(
-            self.model.backend != "openai" or bool(self.model.url),
-            "model.url",
-            "must be set when model.backend is openai (e.g. http://gpu-host:5000/v1)",
-        )
-        need(self.model.max_seq_len >= 256, "model.max_seq_len", "must be at least 256")
-        need(self.model.max_new_tokens >= 1, "model.max_new_tokens", "must be at least 1")
-        need(self.model.timeout > 0, "model.timeout", "must be positive")
-        need(self.model.reload_interval >= 0, "model.reload_interval", "must be 0 (off) or more")
-        need(
-            self.drafting.format in FORMATS,
-            "drafting.format",
-            f"must be one of {', '.join(FORMATS)}",
-        )
-        need(self.drafting.max_new_tokens >= 16, "drafting.max_new_tokens", "must be at least 16")
-        need(self.drafting.temperature >= 0, "drafting.temperature", "must be 0 or more")
-        need(0 < self.drafting.top_p <= 1, "drafting.top_p", "must be in (0, 1]")
-        need(self.drafting.k >= 0, "drafting.k", "must be 0 or more")
-        need(self.drafting.context_tokens >= 0, "drafting.context_tokens", "must be 0 or more")
-        need(0 <= self.drafting.expand_queries <= 5, "drafting.expand_queries", "must be 0..5")
-        need(0 <= self.drafting.max_links <= 10, "drafting.max_links", "must be 0..10")
-        need(
-            self.training.instructions in ("template", "model"),
-            "training.instructions",
-            'must be "template" or "model"',
-        )
-        need(0 < self.training.test_fraction < 1, "training.test_fraction", "must be in (0, 1)")
-        need(self.training.min_answer_words >= 1, "training.min_answer_words", "must be >= 1")
-        need(self.training.max_answer_tokens >= 32, "training.max_answer_tokens", "must be >= 32")
-        need(self.training.min_documents >= 2, "training.min_documents", "must be at least 2")
-        t = self.training
-        need(t.lora_rank >= 1, "training.lora_rank", "must be at least 1")
-        need(t.lora_alpha >= 1, "training.lora_alpha", "must be at least 1")
-        need(0 <= t.lora_dropout < 1, "training.lora_dropout", "must be in [0, 1)")
-        need(t.epochs > 0, "training.epochs", "must be positive")
-        need(t.max_steps >= 0, "training.max_steps", "must be 0 (use epochs) or more")
-        need(t.batch_size >= 1, "training.batch_size", "must be at least 1")
-        need(t.grad_accum >= 1, "training.grad_accum", "must be at least 1")
-        need(0 < t.learning_rate < 1, "training.learning_rate", "must be in (0, 1)")
-        need(t.max_seq_len >= 64, "training.max_seq_len", "must be at least 64")
-        need(t.save_steps >= 1, "training.save_steps", "must be at least 1")
-        need(t.dpo_beta > 0, "training.dpo_beta", "must be positive")
-        need(t.eval_drafts >= 0, "training.eval_drafts", "must be 0 or more")
-        need(
-            t.promote_metric in PROMOTE_METRICS,
-            "training.promote_metric",
-            f"must be one of {', '.join(PROMOTE_METRICS)}",
-        )
-        need(2.0 <= t.quantize_bits <= 8.0, "training.quantize_bits", "must be 2.0..8.0")
-        need(t.quantize_head_bits in (6, 8), "training.quantize_head_bits", "must be 6 or 8")
-        need(self.chat.rate_per_minute >= 1, "chat.rate_per_minute", "must be at least 1")
-        need(self.chat.edit_interval > 0, "chat.edit_interval", "must be positive")
-        for key, port in (
-            ("web.port", self.web.port),
-            ("slack.port", self.slack.port),
-            ("telegram.webhook_port", self.telegram.webhook_port),
-        ):
-            need(0 <= port <= 65535, key, "must be a TCP port (0..65535; 0 picks a free one)")
-        validate_sources(self.github, self.linkedin, self.exports, need)
-        self.schedules.validate()
+        """Each section checks its own keys; the first refusal names its key."""
+        for name in SECTIONS:
+            getattr(self, name).validate()
 
 
 SECTIONS: dict[str, type[Any]] = {

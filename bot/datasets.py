@@ -36,7 +36,7 @@ _ASK = (
 def dataset_settings(twin: Twin) -> DatasetSettings:
     t = twin.config.training
     return DatasetSettings(
-        owner_names=twin.config.owner_names,
+        owner_names=twin.config.owner.author_names,
         test_fraction=t.test_fraction,
         min_answer_words=t.min_answer_words,
         max_answer_tokens=t.max_answer_tokens,

@@ -11,13 +11,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
-from bot.config import MODEL_BACKENDS, ModelConfig, secret
+from bot.config import secret
 from core.errors import ConfigError
 from model.generator import Generator
+from model.settings import MODEL_BACKENDS, ModelSettings
 from training.registry import Run
 
 
-async def open_generator(cfg: ModelConfig, cache_dir: Path, run: Run | None = None) -> Generator:
+async def open_generator(cfg: ModelSettings, cache_dir: Path, run: Run | None = None) -> Generator:
     """Load (or reach) the configured model now; a missing model fails here, with the fix.
 
     `run`: a trained run from the registry to serve instead: its adapter on its base with
@@ -39,7 +40,7 @@ async def open_generator(cfg: ModelConfig, cache_dir: Path, run: Run | None = No
     raise ConfigError(f"model.backend {cfg.backend!r} is not one of {', '.join(MODEL_BACKENDS)}")
 
 
-def run_model_config(cfg: ModelConfig, run: Run) -> ModelConfig:
+def run_model_config(cfg: ModelSettings, run: Run) -> ModelSettings:
     """`[model]` pointed at what `run` trained, or a ConfigError saying why it cannot be."""
     if cfg.backend == "openai":
         raise ConfigError(
@@ -61,7 +62,7 @@ def run_model_config(cfg: ModelConfig, run: Run) -> ModelConfig:
     return replace(cfg, path=run.base_model, gguf_file="", adapter=adapter)
 
 
-def _load_local(cfg: ModelConfig, cache_dir: Path) -> Generator:
+def _load_local(cfg: ModelSettings, cache_dir: Path) -> Generator:
     """The hf and exl2 backends load weights in this process (seconds: off the loop)."""
     adapter = Path(cfg.adapter).expanduser() if cfg.adapter else None
     if cfg.backend == "exl2":

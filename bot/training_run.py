@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,10 @@ from model.gguf import dequantized_folder
 from model.hf import resolve_model_source
 from training.dataset import BuiltDataset
 from training.dpo import train_dpo
-from training.evaluate import EvalReport, EvalSettings, ModelSpec, evaluate
-from training.lora import CardInfo, Progress, TrainSettings
+from training.evaluate import EvalReport, ModelSpec, evaluate
+from training.lora import CardInfo, Progress
 from training.registry import Run
+from training.settings import TrainingSettings
 from training.sft import train_sft
 
 log = logging.getLogger(__name__)
@@ -44,27 +45,11 @@ class TrainOptions:
     promote: bool = True
 
 
-def train_settings(config: Config, max_steps: int | None = None) -> TrainSettings:
-    t = config.training
-    return TrainSettings(
-        lora_rank=t.lora_rank,
-        lora_alpha=t.lora_alpha,
-        lora_dropout=t.lora_dropout,
-        target_modules=t.target_modules,
-        epochs=t.epochs,
-        max_steps=t.max_steps if max_steps is None else max_steps,
-        batch_size=t.batch_size,
-        grad_accum=t.grad_accum,
-        learning_rate=t.learning_rate,
-        max_seq_len=t.max_seq_len,
-        gradient_checkpointing=t.gradient_checkpointing,
-        qlora=t.qlora,
-        save_steps=t.save_steps,
-        threads=t.threads,
-        dpo_beta=t.dpo_beta,
-        dpo_learning_rate=t.dpo_learning_rate,
-        dpo_epochs=t.dpo_epochs,
-    )
+def train_settings(config: Config, max_steps: int | None = None) -> TrainingSettings:
+    """[training], with `--steps` applied."""
+    if max_steps is None:
+        return config.training
+    return replace(config.training, max_steps=max_steps)
 
 
 def training_base(config: Config) -> str:
@@ -96,7 +81,7 @@ def train(
     models.reap()
     if options.resume:
         run = models.resume(options.resume)
-        settings = TrainSettings.from_json(run.config["training"])
+        settings = TrainingSettings.from_json(run.config["training"])
         dpo = bool(run.config.get("dpo"))
         report(f"resuming run {run.id} at its {run.stage} stage")
     else:
@@ -173,17 +158,11 @@ def evaluate_run(twin: Twin, run_id: str, report: Report, *, promote: bool = Tru
         specs.append(ModelSpec(active.id, Path(active.base_model), Path(active.paths["adapter"])))
     specs.append(ModelSpec(run.id, Path(run.base_model), adapter))
     t = twin.config.training
-    settings = EvalSettings(
-        drafts=t.eval_drafts,
-        samples=t.eval_samples,
-        max_new_tokens=t.eval_max_new_tokens,
-        max_seq_len=t.max_seq_len,
-    )
     result = evaluate(
         specs,
         Path(run.dataset_folder),
         twin.embedder,
-        settings,
+        t,
         lambda stage, done, total: report(f"eval: {stage} done") if done == total else None,
     )
     folder = run_folder(twin.config, run.id) / "eval"

@@ -20,12 +20,12 @@ from core.errors import ConfigError, TwinError
 from ingest.chunking import Chunker
 from ingest.document import Document
 from ingest.extractors.base import ExtractorRegistry
-from ingest.fetcher import Fetcher, FetchPolicy
+from ingest.fetcher import Fetcher
 from ingest.pipeline import Ingestor, InputResult
 from ingest.urls import normalize_url
 from ingest.warehouse.store import Warehouse
-from model.draft import DraftSettings, DraftWriter
-from model.generator import GenerationParams, Generator
+from model.draft import DraftWriter
+from model.generator import Generator
 from model.records import DraftStore
 from model.worker import ModelWorker
 from retrieval.embedder import SentenceTransformerEmbedder
@@ -110,29 +110,13 @@ class Twin:
     def index(self) -> VectorIndex:
         return self._open_index()
 
-    def fetch_policy(self) -> FetchPolicy:
-        cfg = self.config.ingest
-        return FetchPolicy(
-            connect_timeout=cfg.connect_timeout,
-            read_timeout=cfg.read_timeout,
-            max_bytes=cfg.max_bytes,
-            max_redirects=cfg.max_redirects,
-            retries=cfg.retries,
-            backoff_base=cfg.backoff_base,
-            max_retry_after=cfg.max_retry_after,
-            per_host_concurrency=cfg.per_host_concurrency,
-            allow_private_networks=cfg.allow_private_networks,
-            allowed_networks=cfg.allowed_networks,
-            user_agent=cfg.user_agent,
-        )
-
     @asynccontextmanager
     async def ingestor(self) -> AsyncIterator[Ingestor]:
         """An `Ingestor` with an open fetcher; the fetcher closes when the block ends."""
         # Build the heavy parts off the loop: the first touch loads the embedding model.
         index = await asyncio.to_thread(lambda: self.index)
         chunker = await asyncio.to_thread(lambda: self.chunker)
-        async with Fetcher(self.fetch_policy()) as fetcher:
+        async with Fetcher(self.config.ingest) as fetcher:
             yield Ingestor(
                 warehouse=self.warehouse,
                 index=index,
@@ -265,24 +249,6 @@ class Twin:
     def drafts(self) -> DraftStore:
         return DraftStore(self.warehouse)
 
-    def draft_settings(self) -> DraftSettings:
-        d = self.config.drafting
-        return DraftSettings(
-            owner=self.config.owner.name,
-            bio=self.config.owner.bio,
-            k=d.k,
-            context_tokens=d.context_tokens,
-            expand_queries=d.expand_queries,
-            infer_filters=d.infer_filters,
-            max_links=d.max_links,
-            params=GenerationParams(
-                max_new_tokens=d.max_new_tokens,
-                temperature=d.temperature,
-                top_p=d.top_p,
-                repetition_penalty=d.repetition_penalty,
-            ),
-        )
-
     @asynccontextmanager
     async def draft_writer(self) -> AsyncIterator[DraftWriter]:
         """A `DraftWriter` over the loaded model, the index and an open fetcher (for links
@@ -315,7 +281,9 @@ class Twin:
                             log.warning("could not ingest %s: %s", source, result.error)
                 return documents
 
-            yield DraftWriter(worker, retrieve, read_link, drafts, self.draft_settings())
+            yield DraftWriter(
+                worker, retrieve, read_link, drafts, self.config.drafting, self.config.owner
+            )
 
     async def release_model(self) -> None:
         """Unload the model (the next `model_worker()` loads it again)."""

@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from core.errors import ConfigError, FetchError, InputError
+from core.errors import FetchError, InputError
 from ingest.content import (
     DEFAULT_ACCEPT,
     FEED_TYPES,
@@ -32,6 +32,7 @@ from ingest.content import (
     retry_after_seconds,
     sniff,
 )
+from ingest.settings import FetchPolicy
 from ingest.ssrf import (
     AddressPolicy,
     BlockedAddressError,
@@ -43,35 +44,13 @@ from ingest.ssrf import (
 from ingest.urls import normalize_url
 
 __all__ = ["DEFAULT_ACCEPT", "FEED_TYPES", "HTML_TYPES", "TEXT_TYPES"]
-__all__ += ["FetchPolicy", "FetchedPage", "Fetcher", "HTTPStatusError"]
+__all__ += ["FetchedPage", "Fetcher", "HTTPStatusError"]
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
 _PRIVATE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _CHUNK = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class FetchPolicy:
-    connect_timeout: float = 10.0
-    read_timeout: float = 30.0  # longest silence between two reads
-    total_timeout: float = 120.0  # one attempt, body included: stops a trickling server
-    max_bytes: int = 10 * 1024 * 1024
-    max_redirects: int = 5
-    retries: int = 3  # extra attempts on 429/5xx/connection reset
-    backoff_base: float = 0.5  # seconds; doubles each attempt, with jitter
-    max_retry_after: float = 60.0  # a longer Retry-After fails the fetch with a message
-    per_host_concurrency: int = 2
-    allow_private_networks: bool = False
-    allowed_networks: tuple[str, ...] = ()
-    user_agent: str = "llm-twin/0.1 (+self-hosted writing assistant)"
-
-    def __post_init__(self) -> None:
-        if self.per_host_concurrency < 1 or self.max_redirects < 0 or self.retries < 0:
-            raise ConfigError(
-                "ingest: per_host_concurrency must be >= 1, max_redirects and retries >= 0"
-            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,15 +14,16 @@ import dataclasses
 import functools
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from core.errors import InputError, TwinError
 from ingest.document import Document
 from model.filters import infer_filters
+from model.settings import DraftSettings, OwnerSettings
 from model.generator import Finished, GenerationParams, TextDelta
-from model.packing import pack_material
+from model.packing import Packed, pack_material
 from model.prompts import FORMATS, DraftFormat, Material, expansion_messages, parse_queries
 from model.records import DraftRecord, DraftStore, SourceRef
 from model.worker import ModelWorker
@@ -39,18 +40,6 @@ class Retriever(Protocol):
 
 class LinkReader(Protocol):
     async def __call__(self, url: str) -> list[Document]: ...
-
-
-@dataclass(frozen=True)
-class DraftSettings:
-    owner: str = ""
-    bio: str = ""
-    k: int = 6
-    context_tokens: int = 1500
-    expand_queries: int = 0
-    infer_filters: bool = True
-    max_links: int = 3
-    params: GenerationParams = field(default_factory=lambda: GenerationParams(max_new_tokens=400))
 
 
 @dataclass(frozen=True)
@@ -89,81 +78,38 @@ class DraftWriter:
         read_link: LinkReader,
         store: DraftStore,
         settings: DraftSettings,
+        owner: OwnerSettings,
     ) -> None:
         self.worker = worker
         self.retrieve = retrieve
         self.read_link = read_link
         self.store = store
         self.settings = settings
+        self.owner = owner
 
     async def write(self, request: DraftRequest) -> AsyncIterator[DraftEvent]:
         started = time.perf_counter()
         prompt, fmt = _validate(request)
         notes: list[str] = []
-        in_prompt = [url.rstrip(".,;:!?") for url in _URL.findall(prompt)]
-        links = list(dict.fromkeys([*request.links, *in_prompt]))
-        if len(links) > self.settings.max_links:
-            notes.append(
-                f"only the first {self.settings.max_links} of {len(links)} links were read "
-                "(drafting.max_links)"
-            )
-            links = links[: self.settings.max_links]
+        links = self._links(request, prompt, notes)
         query = " ".join(_URL.sub(" ", prompt).split())
         timings: dict[str, float] = {}
-        params = self.worker.capped(self.settings.params)
-        pack = functools.partial(
-            pack_material,
-            self.worker.generator,
-            prompt,
-            fmt,
-            owner=self.settings.owner or "the author",
-            bio=self.settings.bio,
-            reserve=params.max_new_tokens,
-            material_tokens=self.settings.context_tokens,
-        )
+        params = self.worker.capped(self.settings.params())
+        pack = self._packer(prompt, fmt, params)
         pack([], [])  # a prompt too long on its own is refused before any search
 
         hits, link_material = await asyncio.gather(
             self._search(query, request.user, notes, timings),
             self._read_links(links, notes, timings),
         )
-        writing = [
-            Material(
-                h.chunk.text,
-                h.chunk.title,
-                h.chunk.url,
-                "writing",
-                h.chunk.published_at,
-                chunk_id=h.chunk.chunk_id,
-            )
-            for h in hits
-        ]
-        packed = pack(link_material, writing)
+        packed = pack(link_material, [_writing(h) for h in hits])
         notes.extend(packed.notes)
-        chunk_ids = tuple(m.chunk_id for m in packed.kept if m.chunk_id)
-        sources = tuple(
-            dict.fromkeys(SourceRef(m.url, m.title or m.url) for m in packed.kept if m.url)
-        )
-        record = DraftRecord(
-            prompt=prompt,
-            format=fmt,
-            output="",
-            finish_reason="error",
-            backend=self.worker.generator.backend,
-            model_id=self.worker.generator.model_id,
-            model_version=self.worker.generator.model_version,
-            user=request.user,
-            links=tuple(links),
-            chunk_ids=chunk_ids,
-            sources=sources,
-            params=dataclasses.asdict(params),
-            notes=tuple(notes),
-        )
+        record = self._record(request, prompt, fmt, links, packed, params, notes)
         text: list[str] = []
         finished: Finished | None = None
         ended = "error"
         try:
-            yield Prepared(record.id, sources, tuple(notes), packed.prompt_tokens)
+            yield Prepared(record.id, record.sources, tuple(notes), packed.prompt_tokens)
             async for event in self.worker.stream(request.user, packed.messages, params):
                 if isinstance(event, TextDelta):
                     text.append(event.text)
@@ -176,20 +122,66 @@ class DraftWriter:
         finally:
             # Stored however it ended: a cancelled or failed draft is a record too.
             timings["total_s"] = time.perf_counter() - started
-            if finished is not None:
-                timings |= {
-                    "prompt_tokens": finished.prompt_tokens,
-                    "completion_tokens": finished.completion_tokens,
-                    "time_to_first_token_s": finished.time_to_first_token,
-                    "tokens_per_second": finished.tokens_per_second,
-                }
-            reason = finished.finish_reason if finished else ended
-            record = dataclasses.replace(
-                record, output="".join(text).strip(), finish_reason=reason, timings=timings
-            )
+            record = _ended(record, "".join(text), finished, ended, timings)
             self.store.save(record)
         assert finished is not None  # the worker always ends with Finished
         yield DraftDone(record, finished)
+
+    def _links(self, request: DraftRequest, prompt: str, notes: list[str]) -> list[str]:
+        """The request's links then those in the prompt, deduplicated, capped at max_links."""
+        in_prompt = [url.rstrip(".,;:!?") for url in _URL.findall(prompt)]
+        links = list(dict.fromkeys([*request.links, *in_prompt]))
+        if len(links) > self.settings.max_links:
+            notes.append(
+                f"only the first {self.settings.max_links} of {len(links)} links were read "
+                "(drafting.max_links)"
+            )
+            links = links[: self.settings.max_links]
+        return links
+
+    def _packer(
+        self, prompt: str, fmt: DraftFormat, params: GenerationParams
+    ) -> Callable[[list[Material], list[Material]], Packed]:
+        return functools.partial(
+            pack_material,
+            self.worker.generator,
+            prompt,
+            fmt,
+            owner=self.owner.name or "the author",
+            bio=self.owner.bio,
+            reserve=params.max_new_tokens,
+            material_tokens=self.settings.context_tokens,
+        )
+
+    def _record(
+        self,
+        request: DraftRequest,
+        prompt: str,
+        fmt: DraftFormat,
+        links: list[str],
+        packed: Packed,
+        params: GenerationParams,
+        notes: list[str],
+    ) -> DraftRecord:
+        """The draft's record before generation: no output yet, and "error" until it ends."""
+        generator = self.worker.generator
+        return DraftRecord(
+            prompt=prompt,
+            format=fmt,
+            output="",
+            finish_reason="error",
+            backend=generator.backend,
+            model_id=generator.model_id,
+            model_version=generator.model_version,
+            user=request.user,
+            links=tuple(links),
+            chunk_ids=tuple(m.chunk_id for m in packed.kept if m.chunk_id),
+            sources=tuple(
+                dict.fromkeys(SourceRef(m.url, m.title or m.url) for m in packed.kept if m.url)
+            ),
+            params=dataclasses.asdict(params),
+            notes=tuple(notes),
+        )
 
     async def _search(
         self, query: str, user: str, notes: list[str], timings: dict[str, float]
@@ -258,6 +250,32 @@ def _validate(request: DraftRequest) -> tuple[str, DraftFormat]:
         if fmt == known:
             return prompt, known
     raise InputError(f"format {request.format!r}", f"is not one of {', '.join(FORMATS)}")
+
+
+def _writing(hit: SearchHit) -> Material:
+    chunk = hit.chunk
+    return Material(
+        chunk.text, chunk.title, chunk.url, "writing", chunk.published_at, chunk_id=chunk.chunk_id
+    )
+
+
+def _ended(
+    record: DraftRecord,
+    output: str,
+    finished: Finished | None,
+    ended: str,
+    timings: dict[str, float],
+) -> DraftRecord:
+    """The record as stored: the text so far, how it ended, and the model's own timings."""
+    if finished is not None:
+        timings |= {
+            "prompt_tokens": finished.prompt_tokens,
+            "completion_tokens": finished.completion_tokens,
+            "time_to_first_token_s": finished.time_to_first_token,
+            "tokens_per_second": finished.tokens_per_second,
+        }
+    reason = finished.finish_reason if finished else ended
+    return dataclasses.replace(record, output=output.strip(), finish_reason=reason, timings=timings)
 
 
 def _describe(filters: SearchFilters) -> str:

@@ -15,7 +15,6 @@ from training.lora import (
     ProgressCallback,
     Stage,
     StageResult,
-    TrainSettings,
     last_checkpoint,
     load_base,
     load_tokenizer,
@@ -27,6 +26,7 @@ from training.lora import (
     trainer_args,
     without_printer,
 )
+from training.settings import TrainingSettings
 
 ADAPTER = "adapter-dpo"
 
@@ -36,7 +36,7 @@ def train_dpo(
     sft_adapter: Path,
     pairs: Any,
     run_dir: Path,
-    settings: TrainSettings,
+    settings: TrainingSettings,
     info: CardInfo,
     progress: ProgressCallback | None = None,
 ) -> StageResult:

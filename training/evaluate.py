@@ -22,7 +22,7 @@ from __future__ import annotations
 import gc
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +34,14 @@ from retrieval.embedder import Embedder
 from training import stylometry
 from training.dataset import Example, read_split
 from training.eval_report import METRICS, PROMOTE_METRICS, EvalReport, Sample
+from training.lora import resolve_device
+from training.settings import TrainingSettings
 
 # The report moved to training.eval_report; these names stay importable from here.
 __all__ = [
     "METRICS",
     "PROMOTE_METRICS",
     "EvalReport",
-    "EvalSettings",
     "ModelSpec",
     "Sample",
     "answer_nll",
@@ -56,16 +57,6 @@ MIN_CENTROID_TEXTS = 3
 
 
 @dataclass(frozen=True)
-class EvalSettings:
-    drafts: int = 8
-    samples: int = 3
-    max_new_tokens: int = 200
-    max_seq_len: int = 1024
-    seed: int = 0
-    device: str = "cpu"
-
-
-@dataclass(frozen=True)
 class ModelSpec:
     name: str  # the report's column: "base", a run id
     base_dir: Path
@@ -76,7 +67,7 @@ def evaluate(
     models: Sequence[ModelSpec],
     dataset_folder: Path,
     embedder: Embedder,
-    settings: EvalSettings,
+    settings: TrainingSettings,
     progress: Progress | None = None,
 ) -> EvalReport:
     """Score each model on the held-out split; see the module docstring."""
@@ -89,8 +80,8 @@ def evaluate(
         (test, "test") if len(test) >= MIN_CENTROID_TEXTS else ([*train, *test], "train and test")
     )
     owner_centroid = stylometry.centroid(embedder.embed([e.answer for e in centroid_examples]))
-    styled = test[: settings.drafts]
-    shown = test[: settings.samples]
+    styled = test[: settings.eval_drafts]
+    shown = test[: settings.eval_samples]
     prompted = test[: max(len(styled), len(shown))]
     metrics: dict[str, dict[str, float]] = {}
     drafts: dict[str, list[str]] = {}
@@ -128,7 +119,7 @@ def evaluate(
         dataset=str(dataset_folder),
         test_examples=len(test),
         centroid=centroid,
-        settings=asdict(settings),
+        settings=_report_settings(settings),
     )
 
 
@@ -222,12 +213,12 @@ def _run_model(
     spec: ModelSpec,
     test: list[Example],
     prompted: list[Example],
-    settings: EvalSettings,
+    settings: TrainingSettings,
     notify: Progress,
 ) -> tuple[float, int, list[str]]:
     import torch
 
-    model, tokenizer = load_model(spec, settings.device)
+    model, tokenizer = load_model(spec, resolve_device(settings))
     try:
         window = int(getattr(model.config, "max_position_embeddings", 0) or 0)
         limit = min(settings.max_seq_len, window or settings.max_seq_len)
@@ -243,13 +234,27 @@ def _run_model(
         drafts = []
         for done, example in enumerate(prompted):
             notify(f"drafts {spec.name}", done, len(prompted))
-            drafts.append(draft(model, tokenizer, example.instruction, settings.max_new_tokens))
+            drafts.append(
+                draft(model, tokenizer, example.instruction, settings.eval_max_new_tokens)
+            )
         notify(f"drafts {spec.name}", len(prompted), len(prompted))
         return nll, tokens, drafts
     finally:
         del model, tokenizer
         gc.collect()
         release_free_memory()
+
+
+def _report_settings(settings: TrainingSettings) -> dict[str, Any]:
+    """What the report records of how it was made (eval.json's `settings`)."""
+    return {
+        "drafts": settings.eval_drafts,
+        "samples": settings.eval_samples,
+        "max_new_tokens": settings.eval_max_new_tokens,
+        "max_seq_len": settings.max_seq_len,
+        "seed": settings.seed,
+        "device": resolve_device(settings),
+    }
 
 
 def _read_test(folder: Path) -> list[Example]:
@@ -265,7 +270,7 @@ def _read_test(folder: Path) -> list[Example]:
     return test
 
 
-def _check_models(models: Sequence[ModelSpec], settings: EvalSettings) -> None:
+def _check_models(models: Sequence[ModelSpec], settings: TrainingSettings) -> None:
     """Fail before the first model loads, not after an hour of scoring."""
     if not models:
         raise ConfigError("nothing to evaluate: give at least one model")
@@ -286,11 +291,7 @@ def _check_models(models: Sequence[ModelSpec], settings: EvalSettings) -> None:
                 f"the adapter of {spec.name!r}, {spec.adapter_dir}, is not a PEFT LoRA adapter "
                 "folder (no adapter_config.json); train it again or remove it from the registry"
             )
-    if settings.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device is {settings.device} but no CUDA GPU is visible; use cpu")
+    resolve_device(settings)  # a named GPU that is not there fails here
 
 
 def _shorten(text: str, limit: int = 600) -> str:

@@ -22,39 +22,9 @@ from typing import Any
 from core.errors import ConfigError, TrainingError
 from core.offline import stay_offline
 from model.adapter_card import AdapterCard, base_fingerprint
+from training.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    lora_rank: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-    epochs: float = 3.0
-    max_steps: int = 0  # > 0 overrides epochs
-    batch_size: int = 4
-    grad_accum: int = 4
-    learning_rate: float = 2e-4
-    max_seq_len: int = 1024
-    gradient_checkpointing: bool = True
-    qlora: bool = False
-    save_steps: int = 50
-    threads: int = 0
-    seed: int = 0
-    device: str = "auto"  # "cpu", "cuda" or "auto" (cuda when visible)
-    dpo_beta: float = 0.1
-    dpo_learning_rate: float = 5e-6
-    dpo_epochs: float = 1.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "target_modules": list(self.target_modules)}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TrainSettings:
-        """The settings `to_json` wrote (a run's, when it is resumed)."""
-        return cls(**{**data, "target_modules": tuple(data.get("target_modules", ()))})
 
 
 @dataclass(frozen=True)
@@ -137,7 +107,7 @@ def without_printer(trainer: Any) -> Any:
     return trainer
 
 
-def resolve_device(settings: TrainSettings) -> str:
+def resolve_device(settings: TrainingSettings) -> str:
     import torch
 
     if settings.device == "auto":
@@ -147,7 +117,7 @@ def resolve_device(settings: TrainSettings) -> str:
     return settings.device
 
 
-def set_threads(settings: TrainSettings) -> None:
+def set_threads(settings: TrainingSettings) -> None:
     """Leave a core to a bot on the same machine unless told otherwise."""
     import torch
 
@@ -176,7 +146,7 @@ def load_tokenizer(base: str) -> Any:
     return tokenizer
 
 
-def load_base(base: str, settings: TrainSettings, device: str) -> Any:
+def load_base(base: str, settings: TrainingSettings, device: str) -> Any:
     """The base weights: float32 on CPU, bfloat16 on CUDA, 4-bit with `qlora` (CUDA only)."""
     stay_offline()
     import torch
@@ -217,7 +187,7 @@ def load_base(base: str, settings: TrainSettings, device: str) -> Any:
     return model
 
 
-def lora_config(settings: TrainSettings) -> Any:
+def lora_config(settings: TrainingSettings) -> Any:
     from peft import LoraConfig
 
     return LoraConfig(
@@ -229,7 +199,7 @@ def lora_config(settings: TrainSettings) -> Any:
     )
 
 
-def trainer_args(settings: TrainSettings, device: str, output_dir: Path) -> dict[str, Any]:
+def trainer_args(settings: TrainingSettings, device: str, output_dir: Path) -> dict[str, Any]:
     """The TrainingArguments both stages share."""
     import dataclasses
 
@@ -333,7 +303,7 @@ def progress_callback(stage: str, report: ProgressCallback | None) -> Any:
 
 
 @contextmanager
-def out_of_memory_explained(settings: TrainSettings, stage: str) -> Iterator[None]:
+def out_of_memory_explained(settings: TrainingSettings, stage: str) -> Iterator[None]:
     """Turn an out-of-memory crash into the three things that fix it."""
     try:
         yield
@@ -362,7 +332,7 @@ class Stage:
     target: Path  # where the finished adapter goes
 
 
-def run_stage(stage: Stage, settings: TrainSettings, info: CardInfo) -> StageResult:
+def run_stage(stage: Stage, settings: TrainingSettings, info: CardInfo) -> StageResult:
     """Train (from the checkpoint, if any), then save the adapter with its card."""
     started = time.perf_counter()
     with out_of_memory_explained(settings, stage.name.upper()):
@@ -396,7 +366,7 @@ def save_adapter(model: Any, tokenizer: Any, target: Path, card: AdapterCard) ->
     return target
 
 
-def make_card(info: CardInfo, model: Any, settings: TrainSettings, stage: str) -> AdapterCard:
+def make_card(info: CardInfo, model: Any, settings: TrainingSettings, stage: str) -> AdapterCard:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return AdapterCard(
         run_id=info.run_id,

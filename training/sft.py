@@ -17,7 +17,6 @@ from training.lora import (
     ProgressCallback,
     Stage,
     StageResult,
-    TrainSettings,
     last_checkpoint,
     load_base,
     load_tokenizer,
@@ -30,6 +29,7 @@ from training.lora import (
     trainer_args,
     without_printer,
 )
+from training.settings import TrainingSettings
 
 ADAPTER = "adapter"
 
@@ -68,7 +68,7 @@ def train_sft(
     base: str,
     dataset_folder: Path,
     run_dir: Path,
-    settings: TrainSettings,
+    settings: TrainingSettings,
     info: CardInfo,
     progress: ProgressCallback | None = None,
 ) -> StageResult:
@@ -81,7 +81,7 @@ def sft_stage(
     base: str,
     dataset_folder: Path,
     run_dir: Path,
-    settings: TrainSettings,
+    settings: TrainingSettings,
     progress: ProgressCallback | None = None,
 ) -> Stage:
     """The SFT trainer set up (dataset tokenized, prompt tokens masked), not yet run."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
@@ -177,11 +178,8 @@ async def test_one_draft_per_user_and_cancel_stops_it(chat: tuple[ChatHandler, T
                 first_text.set()
 
     # The fixture's drafts are short; this one must outlive the messages below.
-    handler.writer.settings = type(handler.writer.settings)(
-        **{
-            **vars(handler.writer.settings),
-            "params": type(handler.writer.settings.params)(max_new_tokens=400, temperature=0.0),
-        }
+    handler.writer.settings = replace(
+        handler.writer.settings, max_new_tokens=400, temperature=0.0
     )
     task = asyncio.create_task(first())
     await first_text.wait()

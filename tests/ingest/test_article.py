@@ -13,7 +13,8 @@ from core.errors import ExtractionError, FetchError
 from ingest.document import Document
 from ingest.extractors.article import NO_TEXT, ArticleExtractor, parse_article
 from ingest.extractors.html_text import html_to_text
-from ingest.fetcher import Fetcher, FetchPolicy
+from ingest.fetcher import Fetcher
+from ingest.settings import FetchPolicy
 from tests.http_server import FIXTURES, LocalServer
 
 PAGES = FIXTURES / "pages"

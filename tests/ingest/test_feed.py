@@ -12,7 +12,8 @@ from aiohttp import web
 from core.errors import ExtractionError
 from ingest.extractors.article import ArticleExtractor
 from ingest.extractors.feed import MIN_FULL_TEXT, FeedEntry, FeedExtractor, parse_feed
-from ingest.fetcher import Fetcher, FetchPolicy
+from ingest.fetcher import Fetcher
+from ingest.settings import FetchPolicy
 from tests.http_server import FIXTURES, LocalServer
 
 FEEDS = FIXTURES / "feeds"

@@ -20,7 +20,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from core.errors import FetchError
 from ingest.content import retry_after_seconds
-from ingest.fetcher import FEED_TYPES, FetchedPage, Fetcher, FetchPolicy, HTTPStatusError
+from ingest.fetcher import FEED_TYPES, FetchedPage, Fetcher, HTTPStatusError
+from ingest.settings import FetchPolicy
 from ingest.ssrf import AddressPolicy, BlockedAddressError, GuardedResolver
 from tests.http_server import LocalServer
 

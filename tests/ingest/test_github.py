@@ -14,7 +14,8 @@ from core.errors import ExtractionError, FetchError, InputError
 from ingest.extractors.base import Crawl, IncrementalExtractor, Seen
 from ingest.extractors.github import GitHubExtractor
 from ingest.extractors.github_urls import GitHubTarget, github_target
-from ingest.fetcher import Fetcher, FetchPolicy
+from ingest.fetcher import Fetcher
+from ingest.settings import FetchPolicy
 from tests.github_emulator import GitHubEmulator, Repo, blob_sha
 
 ANN = "https://github.com/ann"

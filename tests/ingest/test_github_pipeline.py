@@ -15,8 +15,9 @@ from bot.twin import Twin
 from ingest.document import document_id
 from ingest.extractors.base import ExtractorRegistry
 from ingest.extractors.github import GitHubExtractor
-from ingest.fetcher import Fetcher, FetchPolicy
+from ingest.fetcher import Fetcher
 from ingest.pipeline import Ingestor
+from ingest.settings import FetchPolicy
 from tests.github_emulator import GitHubEmulator, Repo, blob_sha
 from tests.ingest.parts import CountingEmbedder
 from tests.ingest.test_github import ANN, APP_PY, KEPT, TOOLS_FILES, doc_url

@@ -12,7 +12,8 @@ import pytest
 from bot.config import load_config
 from bot.twin import Twin
 from core.errors import StorageError
-from ingest.fetcher import Fetcher, FetchPolicy
+from ingest.fetcher import Fetcher
+from ingest.settings import FetchPolicy
 from ingest.warehouse.store import WarehouseTransaction
 from retrieval.types import Chunk
 from tests.ingest.parts import CountingEmbedder, Delegate, FailingIndex, ingestor

@@ -14,7 +14,8 @@ from ingest.extractors.platforms import (
     substack_feed_url,
 )
 from ingest.extractors.registry import default_registry, unsupported_input
-from ingest.fetcher import Fetcher, FetchPolicy
+from ingest.fetcher import Fetcher
+from ingest.settings import FetchPolicy
 from tests.http_server import LocalServer
 
 POST_HTML = "".join(f"<p>Paragraph {n} of a post written by the owner.</p>" for n in range(30))

@@ -13,7 +13,8 @@ from bot.config import load_config
 from bot.twin import Twin
 from core.errors import InputError
 from ingest.document import document_id
-from ingest.fetcher import Fetcher, FetchPolicy
+from ingest.fetcher import Fetcher
+from ingest.settings import FetchPolicy
 from tests.http_server import LocalServer
 from tests.ingest.parts import CountingEmbedder, FailingIndex, ingestor
 

@@ -5,6 +5,7 @@ model is wrapped only to read what reached it."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from bot.config import load_config
 from bot.twin import Twin
 from core.errors import InputError
 from model.draft import DraftDone, DraftEvent, DraftRequest, DraftWriter, Prepared
-from model.generator import TextDelta
+from model.generator import GenerationParams, TextDelta
 from model.hf import HfGenerator
 from model.prompts import draft_messages
 from tests.http_server import LocalServer
@@ -137,8 +138,7 @@ async def test_material_is_cut_before_the_prompt_is_refused(
     twin: tuple[Twin, RecordingGenerator],
 ) -> None:
     app, model = twin
-    base = app.draft_settings()
-    app.draft_settings = lambda: type(base)(**{**vars(base), "context_tokens": 300})  # type: ignore[method-assign]
+    app.config = replace(app.config, drafting=replace(app.config.drafting, context_tokens=300))
     async with app.draft_writer() as writer:
         events = await write(writer, DraftRequest("Why should I try retrieval before fine-tuning?"))
         prepared = events[0]
@@ -189,9 +189,8 @@ async def test_a_cancelled_draft_stops_and_is_recorded_as_cancelled(
     twin: tuple[Twin, RecordingGenerator], smol: HfGenerator
 ) -> None:
     app, model = twin
-    base = app.draft_settings()
-    long = type(base.params)(max_new_tokens=400, temperature=0.0)
-    app.draft_settings = lambda: type(base)(**{**vars(base), "params": long})  # type: ignore[method-assign]
+    long = replace(app.config.drafting, max_new_tokens=400, temperature=0.0)
+    app.config = replace(app.config, drafting=long)
     first_text = asyncio.Event()
 
     async def reader(writer: DraftWriter) -> None:
@@ -208,7 +207,7 @@ async def test_a_cancelled_draft_stops_and_is_recorded_as_cancelled(
             await task
     # The model's thread is free again (it runs one job at a time), and the cancelled
     # draft did not go on to write its 400 tokens.
-    quick = type(base.params)(max_new_tokens=2, temperature=0.0)
+    quick = GenerationParams(max_new_tokens=2, temperature=0.0)
     assert [e async for e in smol.stream(model.calls[-1][0], quick)]
     assert smol.generated_tokens - before < 50
     cancelled = [d for d in app.drafts.recent() if d.prompt == "on-call lessons"]
@@ -234,8 +233,7 @@ async def test_expanded_queries_are_searched_and_fused(
     twin: tuple[Twin, RecordingGenerator],
 ) -> None:
     app, model = twin
-    base = app.draft_settings()
-    app.draft_settings = lambda: type(base)(**{**vars(base), "expand_queries": 2})  # type: ignore[method-assign]
+    app.config = replace(app.config, drafting=replace(app.config.drafting, expand_queries=2))
     async with app.draft_writer() as writer:
         searched: list[list[str]] = []
         inner = writer.retrieve

@@ -17,7 +17,6 @@ from retrieval.embedder import SentenceTransformerEmbedder
 from training.dataset import DatasetStats, Example, read_split, save_dataset
 from training.evaluate import (
     EvalReport,
-    EvalSettings,
     ModelSpec,
     Sample,
     answer_nll,
@@ -25,6 +24,7 @@ from training.evaluate import (
     evaluate,
     load_model,
 )
+from training.settings import TrainingSettings
 from training.stylometry import (
     Stylometry,
     distance,
@@ -46,7 +46,9 @@ TEST_ANSWERS = [
     "Shipping beats polishing. I learned that the hard way 🚀 #buildinpublic",
     "Measure first, then tune. Retrieval gets you most of the way. #AI #RAG",
 ]
-SETTINGS = EvalSettings(drafts=2, samples=2, max_new_tokens=6, max_seq_len=256, seed=0)
+SETTINGS = TrainingSettings(
+    eval_drafts=2, eval_samples=2, eval_max_new_tokens=6, max_seq_len=256, seed=0, device="cpu"
+)
 
 
 def example(n: int, answer: str) -> Example:

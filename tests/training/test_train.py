@@ -13,13 +13,8 @@ from model.adapter_card import CARD_FILE, AdapterCard
 from model.generator import GenerationParams, Message, TextDelta
 from model.hf import HfGenerator, ModelSource
 from training.dpo import train_dpo
-from training.lora import (
-    CardInfo,
-    Progress,
-    TrainSettings,
-    last_checkpoint,
-    out_of_memory_explained,
-)
+from training.lora import CardInfo, Progress, last_checkpoint, out_of_memory_explained
+from training.settings import TrainingSettings
 from training.sft import sft_stage, train_sft
 
 pytestmark = pytest.mark.slow
@@ -28,7 +23,7 @@ VOICE = (
     "Ship the boring version first. Measure it for a week. Then, and only then, make it "
     "clever. Every clever thing I removed later was added before anyone measured."
 )
-FAST = TrainSettings(
+FAST = TrainingSettings(
     lora_rank=8,
     lora_alpha=16,
     lora_dropout=0.0,
@@ -146,8 +141,8 @@ def test_dpo_continues_from_the_sft_adapter(smol_dir: Path, tmp_path: Path) -> N
     from datasets import Dataset
 
     info = CardInfo("run-3", str(smol_dir), "abc")
-    settings = TrainSettings(**{**FAST.to_json(), "target_modules": ("q_proj", "v_proj")})
-    settings = TrainSettings(
+    settings = TrainingSettings(**{**FAST.to_json(), "target_modules": ("q_proj", "v_proj")})
+    settings = TrainingSettings(
         **{**settings.__dict__, "max_steps": 2, "dpo_learning_rate": 1e-3, "save_steps": 10}
     )
     sft = train_sft(
@@ -191,7 +186,7 @@ def test_bad_inputs_fail_before_training(smol_dir: Path, tmp_path: Path) -> None
     data = write_dataset(tmp_path / "d")
     with pytest.raises(ConfigError, match="cannot load the base model"):
         train_sft(str(tmp_path / "nowhere"), data, tmp_path / "r", FAST, info)
-    qlora = TrainSettings(**{**FAST.__dict__, "qlora": True})
+    qlora = TrainingSettings(**{**FAST.__dict__, "qlora": True})
     with pytest.raises(ConfigError, match="needs CUDA"):
         train_sft(str(smol_dir), data, tmp_path / "r", qlora, info)
     empty = tmp_path / "empty"
@@ -216,7 +211,7 @@ def test_out_of_memory_says_what_to_change() -> None:
 def test_an_adapter_for_another_base_is_refused_on_load(
     smol_dir: Path, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
-    settings = TrainSettings(**{**FAST.__dict__, "max_steps": 1, "save_steps": 10})
+    settings = TrainingSettings(**{**FAST.__dict__, "max_steps": 1, "save_steps": 10})
     result = train_sft(
         str(smol_dir),
         write_dataset(tmp_path / "d", 2),
