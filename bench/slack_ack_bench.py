@@ -133,7 +133,7 @@ async def drafts_settled(api: SlackEmulator, count: int) -> None:
 
 
 async def run(args: argparse.Namespace, home: Path) -> None:
-    from bot.chat.slack import start_slack
+    from bot.chat.slack.adapter import start_slack
     from model.hf import HfGenerator, default_model_source
     from tests.bot.slack_emulator import (
         BOT_TOKEN,

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from bot.schedules.digest import gather_digest
 from bot.schedules.digest_log import DigestLog
+from bot.schedules.jobs import Notify
 from core.errors import TwinError
-from model.draft import DraftDone, DraftRequest
-
-if TYPE_CHECKING:
-    from bot.schedules.runtime import JobRuntime
+from ingest.warehouse.store import Warehouse
+from model.draft import DraftDone, DraftRequest, DraftWriter
 
 __all__ = ["post_digest"]
 
@@ -23,33 +21,39 @@ __all__ = ["post_digest"]
 SETTLE = timedelta(minutes=5)
 
 
-async def post_digest(runtime: JobRuntime, destination: str) -> str:
-    if runtime.notify is None:
+async def post_digest(
+    warehouse: Warehouse,
+    destination: str,
+    *,
+    notify: Notify | None,
+    writer: DraftWriter | None,
+    draft_format: str,
+) -> str:
+    """Post the digest of the period ending now to `destination` through `notify`, with a
+    suggested draft in `draft_format` when there is a `writer`; what it did, in words."""
+    if notify is None:
         raise TwinError(f"{destination}: no chat adapter is running to post the digest")
-    log = DigestLog(runtime.twin.warehouse)
+    log = DigestLog(warehouse)
     claim = await asyncio.to_thread(log.claim, destination, datetime.now(UTC) - SETTLE)
     if claim is None:
         return "this period's digest was already posted (or claimed by a run cut short)"
-    digest = await asyncio.to_thread(
-        gather_digest, runtime.twin.warehouse, claim.period_start, claim.period_end
-    )
+    digest = await asyncio.to_thread(gather_digest, warehouse, claim.period_start, claim.period_end)
     if digest is None:
         await asyncio.to_thread(log.empty, claim)
         return f"nothing ingested since {claim.period_start:%Y-%m-%d %H:%M} UTC; nothing posted"
     text, draft_id = digest.text(), None
-    prompt = digest.draft_prompt(runtime.twin.config.drafting.format)
-    if prompt is not None and runtime.writer is not None:
-        draft_id, draft = await _draft(runtime, prompt)
+    prompt = digest.draft_prompt(draft_format)
+    if prompt is not None and writer is not None:
+        draft_id, draft = await _draft(writer, prompt, draft_format)
         text += f"\n\n**A draft from it:**\n\n{draft}"
-    await runtime.notify(destination, text, draft_id)
+    await notify(destination, text, draft_id)
     await asyncio.to_thread(log.sent, claim, draft_id)
     return f"posted {len(digest.items)} items" + (" and a draft" if draft_id else "")
 
 
-async def _draft(runtime: JobRuntime, prompt: str) -> tuple[str, str]:
-    assert runtime.writer is not None
-    request = DraftRequest(prompt, runtime.twin.config.drafting.format, user="digest")
-    async for event in runtime.writer.write(request):
+async def _draft(writer: DraftWriter, prompt: str, draft_format: str) -> tuple[str, str]:
+    request = DraftRequest(prompt, draft_format, user="digest")
+    async for event in writer.write(request):
         if isinstance(event, DraftDone):
             return event.draft.id, event.draft.output
     raise TwinError("the digest's draft ended without a result")

@@ -9,21 +9,29 @@ the training jobs) when the scheduler starts, and the function hands each run to
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Awaitable, Callable
+from typing import Literal, Protocol
 
-if TYPE_CHECKING:
-    from bot.schedules.runtime import JobRuntime
-
-__all__ = ["JOB_FUNC", "JobKind", "install", "job_id", "run_job"]
+__all__ = ["JOB_FUNC", "JobKind", "JobRunner", "Notify", "install", "job_id", "run_job"]
 
 JobKind = Literal["recrawl", "retrain", "retrain-check", "digest", "heartbeat"]
+# How jobs tell the owner: post(destination, text, draft_id), `bot.chat.notify.poster`
+# over the running chats (the same shape as `bot.chat.notify.Post`).
+Notify = Callable[[str, str, "str | None"], Awaitable[None]]
 JOB_FUNC = "bot.schedules.jobs:run_job"
 _MAX_ID = 180  # APScheduler's id column holds 191 characters
 
-_runtime: JobRuntime | None = None
+
+class JobRunner(Protocol):
+    """What runs the jobs: `bot.schedules.runtime.JobRuntime` in the bot process."""
+
+    async def run(self, kind: JobKind, target: str = "") -> str: ...
 
 
-def install(runtime: JobRuntime | None) -> None:
+_runtime: JobRunner | None = None
+
+
+def install(runtime: JobRunner | None) -> None:
     global _runtime
     _runtime = runtime
 

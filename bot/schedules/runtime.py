@@ -12,8 +12,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.chat.notify import Post
-from bot.schedules.jobs import JobKind, job_id
+from bot.schedules.digest_post import post_digest
+from bot.schedules.jobs import JobKind, Notify, job_id
 from bot.schedules.state import SchedulerState
 from bot.training_jobs import TrainingJobs
 from bot.training_run import TrainOptions
@@ -25,7 +25,6 @@ __all__ = ["JobFailed", "JobRuntime", "Notify"]
 
 log = logging.getLogger(__name__)
 
-Notify = Post  # how jobs tell the owner: bot.chat.notify.poster over the running chats
 Retry = Callable[[JobKind, str, float], None]
 
 
@@ -154,6 +153,10 @@ class JobRuntime:
         return self.twin.warehouse.count_documents(created_after=since, own_writing=True)
 
     async def digest(self, destination: str) -> str:
-        from bot.schedules.digest_post import post_digest
-
-        return await post_digest(self, destination)
+        return await post_digest(
+            self.twin.warehouse,
+            destination,
+            notify=self.notify,
+            writer=self.writer,
+            draft_format=self.twin.config.drafting.format,
+        )

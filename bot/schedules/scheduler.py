@@ -22,8 +22,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import Engine
 
-from bot.config import Config
 from bot.schedules.jobs import JOB_FUNC, JobKind, job_id
+from bot.schedules.settings import SchedulesSettings
 from bot.schedules.state import HEARTBEAT, SchedulerState, this_process
 from bot.schedules.triggers import cron_trigger, interval_trigger, parse_duration
 from core.errors import InputError
@@ -58,9 +58,8 @@ class Schedules:
     """The jobs of one twin. `start()` runs them (when this process gets the lease);
     without it, `open_paused()` reads and changes the stored jobs (the CLI)."""
 
-    def __init__(self, config: Config, engine: Engine, state: SchedulerState) -> None:
-        self.config = config
-        self.cfg = config.schedules
+    def __init__(self, settings: SchedulesSettings, engine: Engine, state: SchedulerState) -> None:
+        self.cfg = settings
         self.state = state
         self.holder = this_process()
         self.running = False  # holds the lease and runs jobs

@@ -30,7 +30,7 @@ class ScheduleService:
     ) -> None:
         self.twin = twin
         self.state = SchedulerState(twin.warehouse.engine, twin.warehouse.writer)
-        self.schedules = Schedules(twin.config, twin.warehouse.engine, self.state)
+        self.schedules = Schedules(twin.config.schedules, twin.warehouse.engine, self.state)
         self.runtime = JobRuntime(
             twin,
             self.state,

@@ -1,132 +1,40 @@
-"""The generic web-article extractor, the registry's fallback for any http(s) link.
+"""The generic web-article extractor, the registry's fallback for any http(s) link: a feed
+goes to the feed extractor, any other page to the article parser (`page`).
 
-trafilatura finds the main content and the metadata; `html_text` turns its content tree
-into text (its own writers collapse `<pre>` whitespace and backslash-escape `_` and `*`).
-Before trafilatura sees the page, sharing/related-posts boxes are pruned, MathML becomes
-TeX and code blocks are lifted out, to be put back verbatim.
+The parser's names (`parse_article`, `parse_date`, ...) are also importable from here, as
+they were before the parser moved to its own module.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
-import lxml.html  # type: ignore[import-untyped]
-import trafilatura
-from trafilatura.metadata import extract_metadata
-from trafilatura.settings import set_date_params
-from trafilatura.utils import load_html
-
-from core.errors import ExtractionError
-from ingest.clean import clean_text
-from ingest.content import TEXT_TYPES, sniff
+from ingest.content import sniff
 from ingest.document import Document
 from ingest.extractors.base import Crawl, Seen
-from ingest.extractors.html_text import (
-    inline_math,
-    lift_code_blocks,
-    restore_code,
-    tree_blocks,
+from ingest.extractors.feed import FeedExtractor
+from ingest.extractors.page import (
+    MIN_TEXT_CHARS,
+    NO_TEXT,
+    document_from_page,
+    parse_article,
+    parse_date,
+    platform_for,
+    title_from_url,
 )
 from ingest.fetcher import FEED_TYPES, FetchedPage
 from ingest.validators import conditional_headers, not_modified, validators
 
 if TYPE_CHECKING:
-    from ingest.extractors.feed import FeedExtractor
     from ingest.fetcher import Fetcher
 
 __all__ = ["ArticleExtractor", "document_from_page", "is_feed", "parse_article"]
-__all__ += ["parse_date", "platform_for", "title_from_url"]
-
-NO_TEXT = "no article text found on the page (is it a login wall or a script-only page?)"
-MIN_TEXT_CHARS = 200  # less main text than this is navigation, a teaser or a wall, not writing
+__all__ += ["MIN_TEXT_CHARS", "NO_TEXT", "parse_date", "platform_for", "title_from_url"]
 
 # What sniffing a body can say about a feed; bare "application/xml" is not enough.
 _SNIFFED_FEEDS = frozenset({"application/rss+xml", "application/atom+xml", "application/rdf+xml"})
-_PRUNED_NAMES = (
-    "related", "next-post", "nextstory", "more-stories", "recommend", "newsletter", "share",
-    "sharing", "social", "subscribe", "promo", "sidebar", "navbox", "editsection", "noprint",
-)  # fmt: skip
-_PRUNE_XPATH = (
-    "//*[not(self::html or self::body or self::article or self::main)"
-    " and not(.//h1 or .//article or .//main)"
-    " and ("
-    + " or ".join(f'contains(@class, "{n}") or contains(@id, "{n}")' for n in _PRUNED_NAMES)
-    + ' or @id = "toc" or @role = "navigation")]'
-)
-# No extensive search: it guesses from any dated link on the page (an image permalink).
-_TITLE_SEPARATORS = re.compile(r"\s+[|–—·:-]+\s+")
-_AUTHOR_PREFIX = re.compile(r"^(?:view all posts by|posted by|written by|by)\s+", re.IGNORECASE)
-_JSONLD_DATE = re.compile(r'"datePublished"\s*:\s*"([^"]{8,40})"')
-_DATE_XPATHS = (
-    '//meta[@property="article:published_time"]/@content',
-    '//meta[@itemprop="datePublished"]/@content',
-    '//time[@itemprop="datePublished"]/@datetime',
-)
-
-
-def platform_for(url: str) -> str:
-    """Medium and Substack posts count as those platforms wherever they come from."""
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "medium.com" or host.endswith(".medium.com"):
-        return "medium"
-    if host.endswith(".substack.com"):
-        return "substack"
-    return "web"
-
-
-def parse_article(html: str, url: str, *, platform: str | None = None) -> Document:
-    """The main text and metadata of one HTML page; no network. `ExtractionError` when the
-    page holds no article text."""
-    tree = load_html(html)
-    if tree is None:
-        raise ExtractionError(url, "the response is not an HTML page")
-    published = _meta_published(tree, html)
-    # Metadata before pruning: bylines and dates often sit in the boxes pruned below.
-    meta = extract_metadata(tree, default_url=url, date_config=set_date_params(extensive=False))
-    _prune(tree)
-    inline_math(tree)
-    codes = lift_code_blocks(tree)
-    result = trafilatura.bare_extraction(
-        tree,
-        url=url,
-        include_comments=False,
-        include_tables=True,
-        include_formatting=False,
-        include_images=False,
-        include_links=False,
-    )
-    if result is None or isinstance(result, dict) or result.body is None:
-        raise ExtractionError(url, NO_TEXT)
-    title = _clean_title(meta.title or "", meta.sitename or "", url)
-    blocks = _drop_headline(tree_blocks(result.body), title)
-    text = clean_text(restore_code("\n\n".join(blocks), codes))
-    if len(text) < MIN_TEXT_CHARS:
-        raise ExtractionError(url, NO_TEXT)
-    return Document(
-        url=url,
-        platform=platform or platform_for(url),
-        title=title or _first_heading(text) or title_from_url(url),
-        text=text,
-        author=_clean_author(meta.author or ""),
-        published_at=published or parse_date(meta.date),
-        source_url=url,
-    )
-
-
-def parse_date(value: str | None) -> datetime | None:
-    """ISO 8601 (date, or date and time) as an aware UTC datetime; naive means UTC."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 class ArticleExtractor:
@@ -134,7 +42,7 @@ class ArticleExtractor:
     description: ClassVar[str] = "any web article, RSS/Atom feed or plain-text page (http/https)"
 
     def __init__(self, feeds: FeedExtractor | None = None) -> None:
-        self._feeds = feeds
+        self.feeds = feeds if feeds is not None else FeedExtractor()
 
     def matches(self, url: str) -> bool:
         return urlsplit(url).scheme in ("http", "https")
@@ -155,100 +63,7 @@ class ArticleExtractor:
         document = await asyncio.to_thread(document_from_page, page)
         return Crawl([document], state=validators(page))
 
-    @property
-    def feeds(self) -> FeedExtractor:
-        if self._feeds is None:
-            from ingest.extractors.feed import FeedExtractor  # feed.py imports this module
-
-            self._feeds = FeedExtractor()
-        return self._feeds
-
 
 def is_feed(page: FetchedPage) -> bool:
     """Declared as a feed, or a feed served with the wrong type (often text/html)."""
     return page.content_type in FEED_TYPES or sniff(page.body) in _SNIFFED_FEEDS
-
-
-def document_from_page(page: FetchedPage) -> Document:
-    """An HTML or plain-text response as one document (plain text is taken as it is)."""
-    url = page.final_url
-    if page.content_type not in TEXT_TYPES:
-        return parse_article(page.text(), url)
-    text = clean_text(page.text())
-    if not text:
-        raise ExtractionError(url, "the page is empty")
-    title = _first_heading(text) or title_from_url(url)
-    return Document(url=url, platform=platform_for(url), title=title, text=text, source_url=url)
-
-
-def _prune(tree: lxml.etree._Element) -> None:
-    """Remove sharing, related-posts, newsletter and navigation boxes that trafilatura
-    sometimes keeps (a blog's "next post" teasers read like article paragraphs)."""
-    for el in tree.xpath(_PRUNE_XPATH):
-        if el.getparent() is not None:
-            el.drop_tree()  # keeps the text that follows the element
-
-
-def _drop_headline(blocks: list[str], title: str) -> list[str]:
-    """The body often repeats the title as its headline, maybe after a short kicker
-    ("Tech", a date line); the title is stored on its own, so drop them."""
-    for i, block in enumerate(blocks[:3]):
-        squashed, wanted = _squash(block.lstrip("# ")), _squash(title)
-        if wanted and squashed.startswith(wanted) and len(squashed) <= len(wanted) + 30:
-            if all(len(b) < 80 for b in blocks[:i]):
-                return blocks[i + 1 :]
-            break
-    return blocks
-
-
-def _meta_published(tree: lxml.etree._Element, html: str) -> datetime | None:
-    """Publication time from page metadata: more precise than trafilatura's date (which is a
-    day, and sometimes the modification day)."""
-    for xpath in _DATE_XPATHS:
-        for value in tree.xpath(xpath):
-            if (parsed := parse_date(str(value))) is not None:
-                return parsed
-    for match in _JSONLD_DATE.finditer(html):
-        try:
-            value = json.loads(f'"{match.group(1)}"')
-        except ValueError:
-            continue
-        if (parsed := parse_date(value)) is not None:
-            return parsed
-    return None
-
-
-def _clean_title(title: str, sitename: str, url: str) -> str:
-    """Drop a trailing ` | Site Name` (the site's name, not the article's)."""
-    title = " ".join(title.split())
-    parts = _TITLE_SEPARATORS.split(title)
-    if len(parts) < 2:
-        return title
-    site = _squash(sitename)
-    host = _squash((urlsplit(url).hostname or "").removeprefix("www.").split(".")[0])
-    last = _squash(parts[-1])
-    if last and ((site and (last in site or site in last)) or (host and host in last)):
-        return title[: title.rfind(parts[-1])].rstrip(" |–—·:-")
-    return title
-
-
-def _clean_author(author: str) -> str:
-    return _AUTHOR_PREFIX.sub("", " ".join(author.split()))
-
-
-def _first_heading(text: str) -> str:
-    for line in text.split("\n"):
-        if line.startswith("#"):
-            return line.lstrip("#").strip()
-    return ""
-
-
-def title_from_url(url: str) -> str:
-    parts = urlsplit(url)
-    slug = unquote(parts.path.rstrip("/").rsplit("/", 1)[-1])
-    words = re.sub(r"\.\w+$", "", slug).replace("-", " ").replace("_", " ").strip()
-    return words.capitalize() if words else parts.hostname or url
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"[\W_]+", "", text.lower())

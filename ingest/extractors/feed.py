@@ -22,9 +22,9 @@ import feedparser
 from core.errors import ExtractionError, InputError
 from ingest.clean import clean_text
 from ingest.document import Document
-from ingest.extractors.article import document_from_page, platform_for, title_from_url
 from ingest.extractors.base import Crawl, Seen
 from ingest.extractors.html_text import html_to_text
+from ingest.extractors.page import document_from_page, platform_for, title_from_url
 from ingest.fetcher import HTML_TYPES, TEXT_TYPES, FetchedPage
 from ingest.validators import conditional_headers, not_modified, validators
 

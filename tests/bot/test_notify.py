@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from telegram import Bot
 
 from bot.chat.notify import Notifier, NotifyError, notifier_for, poster
-from bot.chat.slack import start_slack
+from bot.chat.slack.adapter import start_slack
 from bot.chat.slack.blocks import BLOCKS_PER_MESSAGE, SECTION_LIMIT
 from bot.chat.slack.mrkdwn import to_mrkdwn
 from bot.chat.slack.notify import SlackNotifier

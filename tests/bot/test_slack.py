@@ -21,7 +21,7 @@ from bot.chat.commands import HELP
 from bot.chat.handler import REFUSAL, ChatHandler
 from bot.chat.replies import DraftFinal, DraftUpdate, Out, Say
 from bot.chat.slack import adapter as slack_adapter
-from bot.chat.slack import start_slack
+from bot.chat.slack.adapter import start_slack
 from bot.chat.slack.blocks import BLOCKS_PER_MESSAGE, SECTION_LIMIT, draft_messages, say_messages
 from bot.chat.slack.mrkdwn import from_mrkdwn, split_text, to_mrkdwn
 from bot.chat.slack.stream import Target, deliver

@@ -6,8 +6,7 @@ Set TWIN_SLACK__BOT_TOKEN, and TWIN_SLACK__SIGNING_SECRET (HTTP events at
 needs the bot scopes `commands`, `chat:write`, `app_mentions:read`, `im:history`,
 `channels:history` (replies in a draft's thread are stored as edits), and the events
 `app_mention`, `message.im`, `message.channels`; interactivity on for the buttons.
+
+The adapter is `bot.chat.slack.adapter` (`SlackAdapter`, `start_slack`). Nothing is
+imported here, so that importing one submodule does not load the others.
 """
-
-from bot.chat.slack.adapter import SlackAdapter, start_slack
-
-__all__ = ["SlackAdapter", "start_slack"]

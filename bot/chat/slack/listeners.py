@@ -21,7 +21,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.handler import ChatHandler
 from bot.chat.replies import ChatUser, DraftFinal, Out
-from bot.chat.slack import blocks
+from bot.chat.slack.blocks import (
+    ACTION_IDS,
+    EDIT_BLOCK,
+    EDIT_CALLBACK,
+    EDIT_INPUT,
+    EDIT_INPUT_LIMIT,
+    edit_modal,
+)
 from bot.chat.slack.mrkdwn import from_mrkdwn
 from bot.chat.slack.stream import DraftThreads, Target, deliver
 
@@ -47,7 +54,7 @@ class Listeners:
         app.event("app_mention")(self._on_mention)
         app.event("message")(self._on_message)
         app.action(re.compile(r"^fb_(up|down|regenerate|edit)$"))(self._on_button)
-        app.view(blocks.EDIT_CALLBACK)(self._on_edit_submitted)
+        app.view(EDIT_CALLBACK)(self._on_edit_submitted)
 
     # --- bolt listeners: ack, then hand off ---------------------------------------------
 
@@ -78,9 +85,9 @@ class Listeners:
     async def _on_edit_submitted(
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
     ) -> None:
-        value = _dig(view, "state", "values", blocks.EDIT_BLOCK, blocks.EDIT_INPUT, "value")
+        value = _dig(view, "state", "values", EDIT_BLOCK, EDIT_INPUT, "value")
         if not isinstance(value, str) or not value.strip():
-            await ack(response_action="errors", errors={blocks.EDIT_BLOCK: "Write your version."})
+            await ack(response_action="errors", errors={EDIT_BLOCK: "Write your version."})
             return
         await ack()  # closes the modal
         self.spawn(self._edit_submitted(body, view, value))
@@ -123,7 +130,7 @@ class Listeners:
     async def _button(
         self, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond | None
     ) -> None:
-        choice = blocks.ACTION_IDS[action["action_id"]]
+        choice = ACTION_IDS[action["action_id"]]
         draft_id = str(action.get("value", ""))
         user = self._actor(body)
         container = body.get("container") or {}
@@ -145,16 +152,14 @@ class Listeners:
         draft = None
         if self.handler.allowed(user):
             draft = await asyncio.to_thread(self.handler.twin.drafts.get, draft_id)
-        if draft is None or len(draft.output) > blocks.EDIT_INPUT_LIMIT or not trigger_id:
+        if draft is None or len(draft.output) > EDIT_INPUT_LIMIT or not trigger_id:
             target.ephemeral = True
             await self._deliver(user, self.handler.feedback(user, draft_id, "edit"), target)
             return
         where = json.dumps(
             {"draft": draft_id, "channel": target.channel, "thread": target.thread_ts}
         )
-        await self.client.views_open(
-            trigger_id=trigger_id, view=blocks.edit_modal(draft.output, where)
-        )
+        await self.client.views_open(trigger_id=trigger_id, view=edit_modal(draft.output, where))
 
     async def _edit_submitted(self, body: dict[str, Any], view: dict[str, Any], text: str) -> None:
         where = json.loads(view.get("private_metadata") or "{}")

@@ -11,7 +11,7 @@ DESTINATION_PLATFORMS = ("telegram", "slack")
 
 
 @dataclass(frozen=True)
-class SchedulesConfig:
+class SchedulesSettings:
     enabled: bool = True
     timezone: str = "UTC"
     recrawl_every: str = "6h"
