@@ -8,28 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import cached_property
-from typing import Any
 
 from bot.config import Config, secret
-from bot.generators import open_generator
-from bot.sources import path_crawler, source_registry
 from core.errors import ConfigError, TwinError
 from ingest.chunking import Chunker
 from ingest.document import Document
 from ingest.extractors.base import ExtractorRegistry
+from ingest.extractors.local import path_crawler
+from ingest.extractors.registry import SourceSettings, build_registry
 from ingest.fetcher import Fetcher
 from ingest.pipeline import Ingestor, InputResult
 from ingest.urls import normalize_url
 from ingest.warehouse.store import Warehouse
+from model.backends import open_generator
 from model.draft import DraftWriter
 from model.generator import Generator
 from model.records import DraftStore
+from model.settings import ModelSettings
 from model.worker import ModelWorker
 from retrieval.embedder import SentenceTransformerEmbedder
-from retrieval.index import IndexManifest, VectorIndex, open_index
+from retrieval.index import IndexManifest, VectorIndex, open_configured_index
 from retrieval.search import hybrid_search, multi_query_search
 from retrieval.types import SearchFilters, SearchHit
 from training.registry import Registry, Run
@@ -71,7 +73,17 @@ class Twin:
 
     @cached_property
     def registry(self) -> ExtractorRegistry:
-        return source_registry(self.config)
+        config = self.config
+        return build_registry(
+            SourceSettings(
+                policy=config.ingest,
+                github=config.github,
+                linkedin=config.linkedin,
+                state_dir=config.home,
+                secret=secret,
+                env=os.environ,
+            )
+        )
 
     def manifest(self) -> IndexManifest:
         return IndexManifest(
@@ -81,30 +93,14 @@ class Twin:
             chunk_overlap=self.config.chunking.overlap_tokens,
         )
 
-    def _open_index(self, **extra: Any) -> VectorIndex:
-        cfg = self.config.index
-        options: dict[str, Any] = {"manifest": self.manifest(), **extra}
-        if cfg.backend == "lance":
-            options |= {
-                "path": self.config.index_path,
-                "ann_min_rows": cfg.ann_min_rows,
-                "candidates": cfg.candidates,
-            }
-        elif cfg.backend == "weaviate":
-            options |= {
-                "url": cfg.weaviate_url,
-                "grpc_url": cfg.weaviate_grpc_url or None,
-                "api_key": secret("index", "weaviate_api_key"),
-                "cloud": cfg.weaviate_cloud,
-                "collection": cfg.weaviate_collection,
-                "tenant": cfg.weaviate_tenant or None,
-                "shards": cfg.weaviate_shards or None,
-                "replication_factor": cfg.weaviate_replication_factor or None,
-                "consistency": cfg.weaviate_consistency or None,
-                "batch_size": cfg.weaviate_batch_size,
-                "timeout_s": cfg.weaviate_timeout,
-            }
-        return open_index(cfg.backend, **options)
+    def _open_index(self, *, reset: bool = False) -> VectorIndex:
+        return open_configured_index(
+            self.config.index,
+            self.manifest(),
+            path=self.config.index_path,
+            api_key=secret("index", "weaviate_api_key"),
+            reset=reset,
+        )
 
     @cached_property
     def index(self) -> VectorIndex:
@@ -126,7 +122,7 @@ class Twin:
                 fetcher=fetcher,
                 concurrency=self.config.ingest.concurrency,
                 batch_chunks=self.config.index.write_batch_chunks,
-                path_crawler=path_crawler(self.config),
+                path_crawler=path_crawler(self.config.exports),
             )
 
     async def search(
@@ -198,13 +194,20 @@ class Twin:
         generator = await self._open_run(run) if run is not None else None
         if generator is None:
             self.serving_run = None
-            generator = await open_generator(self.config.model, self.config.model_cache_dir)
+            generator = await self._open_generator(self.config.model)
         return generator
+
+    async def _open_generator(self, settings: ModelSettings) -> Generator:
+        return await open_generator(
+            settings,
+            cache_dir=self.config.model_cache_dir,
+            api_key=secret("model", "api_key"),
+        )
 
     async def _open_run(self, run: Run) -> Generator | None:
         """`run`'s model, or None (with a warning) when this backend cannot serve it."""
         try:
-            generator = await open_generator(self.config.model, self.config.model_cache_dir, run)
+            generator = await self._open_generator(run.model_settings(self.config.model))
         except ConfigError as exc:
             log.warning("the active model %s cannot be served here: %s", run.id, exc)
             return None

@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 from core.errors import ConfigError
 from model.generator import (
@@ -31,6 +31,7 @@ from model.generator import (
     ThreadedJob,
     render_transcript,
 )
+from model.settings import ModelSettings
 
 log = logging.getLogger(__name__)
 CacheKind = Literal["fp16", "q8", "q6", "q4"]
@@ -82,6 +83,28 @@ class Exl2Generator:
     can_batch: bool = True
     paged: bool
     batch_size: int
+
+    @classmethod
+    async def from_settings(
+        cls, settings: ModelSettings, *, cache_dir: Path, api_key: str | None = None
+    ) -> Exl2Generator:
+        """The EXL2 folder `[model]` names, loaded off the event loop."""
+        del cache_dir, api_key  # an EXL2 folder loads as it is
+        if not settings.path:
+            raise ConfigError(
+                "model.backend is exl2 but model.path is empty; point it at an EXL2 model folder"
+            )
+        return await asyncio.to_thread(cls._load, settings)
+
+    @classmethod
+    def _load(cls, settings: ModelSettings) -> Exl2Generator:
+        adapter = Path(settings.adapter).expanduser() if settings.adapter else None
+        return cls(
+            Path(settings.path).expanduser(),
+            max_seq_len=settings.max_seq_len,
+            cache=cast(CacheKind, settings.cache),
+            lora_dir=adapter,
+        )
 
     def __init__(
         self,

@@ -36,6 +36,7 @@ from model.generator import (
     render_transcript,
 )
 from model.gguf import dequantized_folder
+from model.settings import ModelSettings
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,26 @@ class HfGenerator:
     backend: ClassVar[str] = "hf"
     can_batch: bool = False
 
+    @classmethod
+    async def from_settings(
+        cls, settings: ModelSettings, *, cache_dir: Path, api_key: str | None = None
+    ) -> HfGenerator:
+        """The model `[model]` names, loaded off the event loop (seconds to minutes)."""
+        del api_key  # local weights
+        return await asyncio.to_thread(cls._load, settings, cache_dir)
+
+    @classmethod
+    def _load(cls, settings: ModelSettings, cache_dir: Path) -> HfGenerator:
+        adapter = Path(settings.adapter).expanduser() if settings.adapter else None
+        return cls(
+            resolve_model_source(settings.path, settings.gguf_file),
+            adapter=adapter,
+            device=settings.device,
+            max_seq_len=settings.max_seq_len,
+            threads=settings.threads,
+            cache_dir=cache_dir,
+        )
+
     def __init__(
         self,
         source: ModelSource,
@@ -115,7 +136,6 @@ class HfGenerator:
         # (before huggingface_hub is first imported; HF_HUB_OFFLINE=0 opts back in).
         stay_offline()
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError(
@@ -124,29 +144,7 @@ class HfGenerator:
         if threads > 0:
             torch.set_num_threads(threads)
         self.model_id = str(source)
-        location = source.location
-        kwargs: dict[str, Any] = {"gguf_file": source.gguf_file} if source.gguf_file else {}
-        try:
-            if source.gguf_file and cache_dir is not None:
-                location = str(dequantized_folder(source.location, source.gguf_file, cache_dir))
-                kwargs = {}
-            self.tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
-            # GGUF weights are dequantized to float32; on CUDA half the memory is plenty.
-            dtype = torch.float16 if device.startswith("cuda") else torch.float32
-            model: Any = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **kwargs)
-        except ConfigError:
-            raise
-        except Exception as exc:  # OSError, ValueError, a corrupt file: all fail start-up
-            hint = (
-                " (nothing is downloaded at run time: use a local folder or a hub id already "
-                "in the HF cache)"
-                if not Path(source.location).exists()
-                else ""
-            )
-            raise ConfigError(
-                f"cannot load the model {source}: {type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else ''}{hint}"
-            ) from exc
+        self.tokenizer, model = _load(source, device, cache_dir)
         if adapter is not None:
             model = _with_adapter(model, adapter, str(source))
         self.model: Any = model
@@ -157,10 +155,7 @@ class HfGenerator:
         card = AdapterCard.load(adapter) if adapter is not None else None
         # Drafts record this: the training run that made the adapter, when we know it.
         self.model_version = card.run_id if card else adapter.name if adapter else "base"
-        eos = self.tokenizer.eos_token_id
-        configured = getattr(self.model.generation_config, "eos_token_id", None)
-        ids = configured if isinstance(configured, list) else [configured]
-        self._eos_ids = sorted({i for i in [eos, *ids] if isinstance(i, int)})
+        self._eos_ids = _eos_ids(self.tokenizer, self.model)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf-generator")
         self._live: set[_Job] = set()
         self.generated_tokens = 0  # all streams, for status pages (and cancellation tests)
@@ -327,6 +322,46 @@ class _DeltaStreamer:
         if self._job.first_token is None:
             self._job.first_token = time.perf_counter()
         self._job.post(TextDelta(delta))
+
+
+def _load(source: ModelSource, device: str, cache_dir: Path | None) -> tuple[Any, Any]:
+    """(tokenizer, model) from `source`; any failure to load is a ConfigError that fails
+    start-up."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    location = source.location
+    kwargs: dict[str, Any] = {"gguf_file": source.gguf_file} if source.gguf_file else {}
+    try:
+        if source.gguf_file and cache_dir is not None:
+            location = str(dequantized_folder(source.location, source.gguf_file, cache_dir))
+            kwargs = {}
+        tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
+        # GGUF weights are dequantized to float32; on CUDA half the memory is plenty.
+        dtype = torch.float16 if device.startswith("cuda") else torch.float32
+        model: Any = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **kwargs)
+    except ConfigError:
+        raise
+    except Exception as exc:  # OSError, ValueError, a corrupt file: all fail start-up
+        hint = (
+            " (nothing is downloaded at run time: use a local folder or a hub id already "
+            "in the HF cache)"
+            if not Path(source.location).exists()
+            else ""
+        )
+        raise ConfigError(
+            f"cannot load the model {source}: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}{hint}"
+        ) from exc
+    return tokenizer, model
+
+
+def _eos_ids(tokenizer: Any, model: Any) -> list[int]:
+    """Every token that ends a completion: the tokenizer's and the generation config's."""
+    eos = tokenizer.eos_token_id
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    ids = configured if isinstance(configured, list) else [configured]
+    return sorted({i for i in [eos, *ids] if isinstance(i, int)})
 
 
 def _with_adapter(model: Any, adapter: Path, model_name: str) -> Any:

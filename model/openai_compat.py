@@ -16,6 +16,8 @@ import os
 import re
 import time
 from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import aiohttp
@@ -29,14 +31,56 @@ from model.generator import (
     Message,
     TextDelta,
 )
+from model.settings import ModelSettings
 
 _EOL = re.compile(r"\r\n|\r|\n")
 _FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length"}
 
 
+@dataclass
+class _Reply:
+    """What one streamed reply has said so far."""
+
+    started: float
+    first: float | None = None  # when the first text arrived
+    deltas: int = 0
+    reason: str | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+    complete: bool = False  # finish_reason or [DONE] seen: nothing left to generate
+
+    def take_text(self, event: dict[str, Any]) -> str | None:
+        """The event's text, if any; its usage figures are kept."""
+        if isinstance(event.get("usage"), dict):
+            self.usage = event["usage"]
+        text = (_first_choice(event).get("delta") or {}).get("content")
+        if not isinstance(text, str) or not text:
+            return None
+        self.first = self.first or time.perf_counter()
+        self.deltas += 1
+        return text
+
+    def take_finish(self, event: dict[str, Any]) -> None:
+        # Taken after the event's text is handed on: a caller that stops at that text
+        # leaves the reply incomplete, so its connection is closed.
+        choice = _first_choice(event)
+        if choice.get("finish_reason"):
+            self.reason = str(choice["finish_reason"])
+            self.complete = True
+
+
 class OpenAIGenerator:
     backend: ClassVar[str] = "openai"
     can_batch: bool = True
+
+    @classmethod
+    async def from_settings(
+        cls, settings: ModelSettings, *, cache_dir: Path, api_key: str | None = None
+    ) -> OpenAIGenerator:
+        """Reach the server `[model]` names (its API key comes from the environment)."""
+        del cache_dir  # the server holds the weights
+        return await cls.connect(
+            settings.url, settings.name, api_key=api_key, context_length=settings.max_seq_len
+        )
 
     def __init__(
         self,
@@ -118,19 +162,8 @@ class OpenAIGenerator:
         self, messages: Sequence[Message], params: GenerationParams
     ) -> AsyncGenerator[GenerationEvent, None]:
         body = self._request_body(messages, params)
-        started = time.perf_counter()
-        try:
-            response = await self._session.post(f"{self.base_url}/chat/completions", json=body)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise GenerationError(
-                f"cannot reach the model server at {self.base_url} ({_reason(exc)}); "
-                "start it and retry"
-            ) from exc
-        first: float | None = None
-        deltas = 0
-        reason: str | None = None
-        usage: dict[str, Any] = {}
-        complete = False  # finish_reason or [DONE] seen: nothing left to generate
+        reply = _Reply(started=time.perf_counter())
+        response = await self._post(body)
         try:
             if response.status != 200:
                 raise _status_error(response.status, await response.text(), self.base_url)
@@ -140,43 +173,49 @@ class OpenAIGenerator:
                 try:
                     chunk = await response.content.readany()
                 except (aiohttp.ClientError, TimeoutError) as exc:
-                    if complete:
+                    if reply.complete:
                         break
                     raise self._cut_off(_reason(exc)) from exc
                 # At EOF an event with no closing blank line is dropped, as the spec says.
                 for payload in sse.feed(chunk):
                     if payload.strip() == "[DONE]":
-                        done = complete = True
+                        done = reply.complete = True
                         break
                     event = self._parse_chunk(payload)
-                    if isinstance(event.get("usage"), dict):
-                        usage = event["usage"]
-                    choice = _first_choice(event)
-                    text = (choice.get("delta") or {}).get("content")
-                    if isinstance(text, str) and text:
-                        first = first or time.perf_counter()
-                        deltas += 1
+                    if (text := reply.take_text(event)) is not None:
                         yield TextDelta(text)
-                    if choice.get("finish_reason"):
-                        reason = str(choice["finish_reason"])
-                        complete = True
+                    reply.take_finish(event)
                 if not chunk:
                     break
-            if not complete:
+            if not reply.complete:
                 raise self._cut_off("the stream ended before the reply did")
         finally:
-            if complete:
+            if reply.complete:
                 response.release()
             else:  # an error, or the caller stopped listening: make the server stop
                 response.close()
+        yield self._finished(reply, messages)
+
+    async def _post(self, body: Any) -> aiohttp.ClientResponse:
+        try:
+            return await self._session.post(f"{self.base_url}/chat/completions", json=body)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise GenerationError(
+                f"cannot reach the model server at {self.base_url} ({_reason(exc)}); "
+                "start it and retry"
+            ) from exc
+
+    def _finished(self, reply: _Reply, messages: Sequence[Message]) -> Finished:
+        """The stream's last event: the server's token counts where it sent usage, else
+        the deltas counted and the estimate."""
         ended = time.perf_counter()
-        completion = _int(usage.get("completion_tokens"), deltas)
-        decoding = ended - first if first is not None else 0.0
-        yield Finished(
-            finish_reason=_FINISH.get(reason or "stop", "stop"),
-            prompt_tokens=_int(usage.get("prompt_tokens"), self.count_tokens(messages)),
+        completion = _int(reply.usage.get("completion_tokens"), reply.deltas)
+        decoding = ended - reply.first if reply.first is not None else 0.0
+        return Finished(
+            finish_reason=_FINISH.get(reply.reason or "stop", "stop"),
+            prompt_tokens=_int(reply.usage.get("prompt_tokens"), self.count_tokens(messages)),
             completion_tokens=completion,
-            time_to_first_token=(first or ended) - started,
+            time_to_first_token=(reply.first or ended) - reply.started,
             tokens_per_second=completion / decoding if decoding > 0 else 0.0,
         )
 

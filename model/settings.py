@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core import plugins
 from core.settings import require
 from model.generator import GenerationParams
 from model.prompts import FORMATS
 
-MODEL_BACKENDS = ("hf", "exl2", "openai")
 EXL2_CACHES = ("fp16", "q8", "q6", "q4")
 
 
 @dataclass(frozen=True)
 class ModelSettings:
-    # "hf" (transformers), "exl2" (exllamav2 on CUDA) or "openai" (a compatible server).
+    # A registered generator: "hf" (transformers), "exl2" (exllamav2 on CUDA), "openai".
     backend: str = "hf"
     # hf: folder, .gguf file or cached hub id (empty: the bundled SmolLM2 GGUF); exl2: the
     # EXL2 folder.
@@ -50,11 +50,8 @@ class ModelSettings:
     reload_interval: float = 15.0
 
     def validate(self) -> None:
-        require(
-            self.backend in MODEL_BACKENDS,
-            "model.backend",
-            f"must be one of {', '.join(MODEL_BACKENDS)}",
-        )
+        backends = plugins.names(plugins.GENERATORS)
+        require(self.backend in backends, "model.backend", f"must be one of {', '.join(backends)}")
         require(
             self.cache in EXL2_CACHES, "model.cache", f"must be one of {', '.join(EXL2_CACHES)}"
         )

@@ -1,17 +1,19 @@
-"""The `VectorIndex` seam, its manifest, and the registry of backends."""
+"""The `VectorIndex` seam, its manifest, and opening a backend by its registered name
+(entry point group `llm_twin.index`, see core/plugins.py)."""
 
 from __future__ import annotations
 
-import importlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from core.errors import ConfigError, IndexMismatchError, StorageError
+from core import plugins
+from core.errors import IndexMismatchError, StorageError
+from retrieval.settings import IndexSettings
 from retrieval.types import Chunk, SearchFilters, SearchHit, Vector
 
 
@@ -131,26 +133,29 @@ class VectorIndex(Protocol):
     def optimize(self) -> None: ...
 
 
-IndexFactory = Callable[..., VectorIndex]
-_BACKENDS: dict[str, IndexFactory] = {}
-# Built-in backends live in their own modules and register on import, so opening the
-# default index never imports a client library it does not need.
-_BUILTIN_MODULES = {"lance": "retrieval.lance", "weaviate": "retrieval.weaviate"}
-
-
-def register_backend(name: str, factory: IndexFactory) -> None:
-    """Built-in backends register here exactly as a plug-in would."""
-    _BACKENDS[name] = factory
+def index_backend(name: str) -> Any:
+    """The class registered as index backend `name` (entry point group `llm_twin.index`):
+    a `VectorIndex` with a `from_settings(settings, *, manifest, path, api_key, reset)`
+    classmethod."""
+    return plugins.load(plugins.INDEX, name, key="index.backend")
 
 
 def open_index(name: str, **options: Any) -> VectorIndex:
-    if name not in _BACKENDS and name in _BUILTIN_MODULES:
-        importlib.import_module(_BUILTIN_MODULES[name])
-    try:
-        factory = _BACKENDS[name]
-    except KeyError:
-        known = ", ".join(sorted(set(_BACKENDS) | set(_BUILTIN_MODULES)))
-        raise ConfigError(
-            f"unknown index backend {name!r}; choose one of: {known} (config key index.backend)"
-        ) from None
-    return factory(**options)
+    """Open backend `name` with its own constructor's options (tests and benches)."""
+    index: VectorIndex = index_backend(name)(**options)
+    return index
+
+
+def open_configured_index(
+    settings: IndexSettings,
+    manifest: IndexManifest,
+    *,
+    path: Path,
+    api_key: str | None = None,
+    reset: bool = False,
+) -> VectorIndex:
+    """Open the index `[index]` configures; `path` is where an embedded backend keeps it."""
+    index: VectorIndex = index_backend(settings.backend).from_settings(
+        settings, manifest=manifest, path=path, api_key=api_key, reset=reset
+    )
+    return index

@@ -25,8 +25,8 @@ from retrieval.index import (
     check_search,
     check_vector,
     checked_chunks,
-    register_backend,
 )
+from retrieval.settings import IndexSettings
 from retrieval.types import Chunk, SearchFilters, SearchHit, Vector
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,26 @@ def where_clause(filters: SearchFilters | None) -> str | None:
 
 class LanceIndex:
     backend: ClassVar[str] = "lance"
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: IndexSettings,
+        *,
+        manifest: IndexManifest,
+        path: Path,
+        api_key: str | None = None,
+        reset: bool = False,
+    ) -> LanceIndex:
+        """The index `[index]` configures, kept at `path`."""
+        del api_key  # an embedded index has no server to log in to
+        return cls(
+            path,
+            manifest,
+            ann_min_rows=settings.ann_min_rows,
+            candidates=settings.candidates,
+            reset=reset,
+        )
 
     def __init__(
         self,
@@ -307,6 +327,3 @@ def _chunk(row: Mapping[str, Any]) -> Chunk:
     if fields["published_at"] is not None:
         fields["published_at"] = _utc(fields["published_at"])
     return Chunk(**fields)
-
-
-register_backend("lance", LanceIndex)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -27,8 +28,8 @@ from retrieval.index import (
     check_search,
     check_vector,
     checked_chunks,
-    register_backend,
 )
+from retrieval.settings import IndexSettings
 from retrieval.types import Chunk, SearchFilters, SearchHit, Vector
 from retrieval.weaviate_codec import (
     chunk_from,
@@ -64,6 +65,34 @@ CONSISTENCY_LEVELS = ("ONE", "QUORUM", "ALL")
 
 class WeaviateIndex:
     backend: ClassVar[str] = "weaviate"
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: IndexSettings,
+        *,
+        manifest: IndexManifest,
+        path: Path,
+        api_key: str | None = None,
+        reset: bool = False,
+    ) -> WeaviateIndex:
+        """The collection `[index]` configures; `api_key` comes from the environment."""
+        del path  # the server keeps the index
+        return cls(
+            manifest,
+            url=settings.weaviate_url,
+            grpc_url=settings.weaviate_grpc_url or None,
+            api_key=api_key,
+            cloud=settings.weaviate_cloud,
+            collection=settings.weaviate_collection,
+            tenant=settings.weaviate_tenant or None,
+            shards=settings.weaviate_shards or None,
+            replication_factor=settings.weaviate_replication_factor or None,
+            consistency=settings.weaviate_consistency or None,
+            batch_size=settings.weaviate_batch_size,
+            timeout_s=settings.weaviate_timeout,
+            reset=reset,
+        )
 
     def __init__(
         self,
@@ -303,6 +332,3 @@ def _positive(key: str, value: int | None) -> int | None:
     if value is not None and value < 1:
         raise ConfigError(f"{key} must be at least 1, got {value}")
     return value
-
-
-register_backend("weaviate", WeaviateIndex)

@@ -16,7 +16,7 @@ import secrets
 import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from core.errors import InputError
+from core.errors import ConfigError, InputError
 from ingest.warehouse.migrations import Migration, run_migrations
 from ingest.warehouse.schema import UTCDateTime
 from ingest.warehouse.store import Warehouse
+from model.settings import ModelSettings
 
 RUNNING, TRAINED, FAILED = "running", "trained", "failed"
 
@@ -84,6 +85,30 @@ class Run:
         if self.status != TRAINED or not adapter:
             raise InputError(self.id, f"this run is {self.status}; only a trained run is {action}")
         return Path(adapter)
+
+    def model_settings(self, model: ModelSettings) -> ModelSettings:
+        """`[model]` pointed at what this run trained, or a ConfigError saying why the
+        configured backend cannot serve it: its adapter on its base with hf, its EXL2 build
+        with exl2 (`llm-twin quantize` makes it). The openai backend serves whatever its
+        server loaded, so a run cannot be swapped in there."""
+        if model.backend == "openai":
+            merged = self.paths.get("merged") or f"llm-twin quantize {self.id} makes it"
+            raise ConfigError(
+                f"model.backend is openai: load run {self.id}'s merged model ({merged}) "
+                "on the server instead"
+            )
+        if model.backend == "exl2":
+            exl2 = self.paths.get("exl2")
+            if not exl2:
+                raise ConfigError(
+                    f"run {self.id} has no EXL2 build for the exl2 backend; run "
+                    f"`llm-twin quantize {self.id}` on a CUDA machine"
+                )
+            return replace(model, path=exl2, adapter="")
+        adapter = self.paths.get("adapter")
+        if not adapter:
+            raise ConfigError(f"run {self.id} has no adapter; it did not finish training")
+        return replace(model, path=self.base_model, gguf_file="", adapter=adapter)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -24,6 +24,7 @@ import json
 from collections import Counter
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
@@ -43,6 +44,7 @@ from ingest.extractors.github_files import DEFAULT_EXTENSIONS, RepoFile, read_te
 from ingest.extractors.github_urls import GitHubTarget, document_url, github_target
 
 if TYPE_CHECKING:
+    from ingest.extractors.registry import SourceSettings
     from ingest.fetcher import Fetcher
 
 __all__ = ["GitHubExtractor"]
@@ -63,12 +65,38 @@ class _RepoCrawl:
     state: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Commit:
+    """The commit of a repository's branch that a crawl reads."""
+
+    repo: RepoInfo
+    branch: str
+    commit: str
+    committed_at: datetime | None
+
+
 class GitHubExtractor:
     name: ClassVar[str] = "github"
     description: ClassVar[str] = (
         "GitHub accounts (github.com/you: your public repositories) and repositories"
         " (github.com/you/repo, /tree/branch): READMEs, docs and source files"
     )
+
+    @classmethod
+    def from_settings(cls, settings: SourceSettings) -> GitHubExtractor:
+        """[github], with the token from TWIN_GITHUB__TOKEN."""
+        gh = settings.github
+        return cls(
+            api_url=gh.api_url,
+            token=settings.secret("github", "token"),
+            extensions=frozenset(e.lower() for e in gh.extensions) or DEFAULT_EXTENSIONS,
+            max_file_bytes=gh.max_file_bytes,
+            max_files_per_repo=gh.max_files_per_repo,
+            include_forks=gh.include_forks,
+            include_archived=gh.include_archived,
+            include_private=gh.include_private,
+            concurrency=gh.concurrency,
+        )
 
     def __init__(
         self,
@@ -235,18 +263,35 @@ class GitHubExtractor:
             f"/repos/{key}/git/trees/{tree_sha}?recursive=1",
             not_found=f"{key}: the tree of {commit} is gone (force-pushed?); try again",
         )
+        at = _Commit(repo, branch, commit, committed_at)
+        dropped = set(before.get("dropped") or ())  # what the bytes showed: no setting changes it
+        return await self._read_tree(api, at, tree.data, target.folder, known, dropped, state)
+
+    async def _read_tree(
+        self,
+        api: GitHubAPI,
+        at: _Commit,
+        tree: Any,
+        folder: str,
+        known: Mapping[str, Mapping[str, str]],
+        dropped: set[str],
+        state: dict[str, Any],
+    ) -> _RepoCrawl:
+        """The wanted files of `tree` (a recursive listing): those whose blob the last
+        crawl stored are present but skipped; the rest are read into documents, and one
+        that is not text is remembered in `dropped` so that it is not read again."""
+        key = at.repo.full_name
         files, left_out = select_files(
-            tree_entries(tree.data, api.source),
+            tree_entries(tree, api.source),
             extensions=self.extensions,
             max_file_bytes=self.max_file_bytes,
             max_files=self.max_files_per_repo,
-            folder=target.folder,
+            folder=folder,
         )
         result = _RepoCrawl(state=state)
-        dropped = set(before.get("dropped") or ())  # what the bytes showed: no setting changes it
         to_read = []
         for file in files:
-            url = document_url(key, branch, file.path)
+            url = document_url(key, at.branch, file.path)
             if url in known and known[url].get("blob_sha") == file.sha:
                 result.present.add(url)
                 result.skipped += 1
@@ -259,22 +304,12 @@ class GitHubExtractor:
                 left_out[reason] += 1
                 dropped.add(file.sha)
                 continue
-            document = Document(
-                url=document_url(key, branch, file.path),
-                platform="github",
-                title=f"{key}: {file.path}",
-                text=text,
-                author=repo.owner,
-                published_at=committed_at,
-                source_url=api.source,
-                owned=False if repo.fork else (True if repo.owner_type == "User" else None),
-                meta=_meta(key, file, branch, commit),
-            )
+            document = _document(at, file, text, api.source)
             result.documents.append(document)
             result.present.add(document.url)
         state["dropped"] = sorted(dropped & {f.sha for f in files})
         result.notes += self._notes(key, left_out)
-        if bool(tree.data.get("truncated")):
+        if bool(tree.get("truncated")):
             result.present |= known.keys()  # an incomplete listing cannot say what is gone
             result.notes.append(
                 f"{key}: GitHub truncated the file listing (too many files); only part of"
@@ -306,6 +341,21 @@ class GitHubExtractor:
         }
         said = ", ".join(f"{n} {why}{limits.get(why, '')}" for why, n in counts)
         return [f"{key}: left out {said}"]
+
+
+def _document(at: _Commit, file: RepoFile, text: str, source: str) -> Document:
+    repo, key = at.repo, at.repo.full_name
+    return Document(
+        url=document_url(key, at.branch, file.path),
+        platform="github",
+        title=f"{key}: {file.path}",
+        text=text,
+        author=repo.owner,
+        published_at=at.committed_at,
+        source_url=source,
+        owned=False if repo.fork else (True if repo.owner_type == "User" else None),
+        meta=_meta(key, file, at.branch, at.commit),
+    )
 
 
 def _meta(key: str, file: RepoFile, branch: str, commit: str) -> dict[str, str]:

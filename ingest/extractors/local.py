@@ -5,20 +5,31 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.errors import InputError
 from ingest.clean import clean_text
 from ingest.document import Document
 from ingest.extractors.article import parse_article, parse_date
 from ingest.extractors.base import Crawl, Seen
+from ingest.settings import MB
 
 if TYPE_CHECKING:
     from ingest.exports import ZipLimits
-from core.errors import InputError
+    from ingest.settings import ExportsSettings
 
-__all__ = ["SUPPORTED_FILES", "SUPPORTED_SUFFIXES", "extract_file", "extract_path"]
+__all__ = [
+    "SUPPORTED_FILES",
+    "SUPPORTED_SUFFIXES",
+    "crawl_path",
+    "extract_file",
+    "extract_path",
+    "path_crawler",
+]
 
 log = logging.getLogger(__name__)
 
@@ -162,3 +173,15 @@ def _front_matter(text: str) -> tuple[dict[str, str], str]:
                 value = value[1:-1]
             fields[field.group(1).lower()] = value.strip()
     return fields, text[match.end() :]
+
+
+def path_crawler(exports: ExportsSettings) -> Callable[[Path, Seen], Crawl]:
+    """How local paths are read: files, folders, and export zips within [exports] limits."""
+    from ingest.exports import ZipLimits  # the importers load only when a path is read
+
+    limits = ZipLimits(
+        max_total_bytes=exports.max_total_mb * MB,
+        max_files=exports.max_files,
+        max_file_bytes=exports.max_file_mb * MB,
+    )
+    return partial(crawl_path, limits=limits)

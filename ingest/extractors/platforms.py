@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from core.errors import ExtractionError
@@ -19,6 +19,7 @@ from ingest.extractors.feed import FeedExtractor
 from ingest.validators import conditional_headers, not_modified
 
 if TYPE_CHECKING:
+    from ingest.extractors.registry import SourceSettings
     from ingest.fetcher import Fetcher
 
 __all__ = ["MediumExtractor", "SubstackExtractor", "medium_feed_url", "substack_feed_url"]
@@ -71,6 +72,10 @@ class _ProfileFeedExtractor:
     name: ClassVar[str]
     description: ClassVar[str]
     platform: ClassVar[str]
+
+    @classmethod
+    def from_settings(cls, settings: SourceSettings) -> Self:
+        return cls(fetch_url_for=settings.fetch_url_for, concurrency=settings.policy.concurrency)
 
     def __init__(
         self, *, fetch_url_for: Callable[[str], str] | None = None, concurrency: int = 4

@@ -33,6 +33,7 @@ from ingest.extractors.linkedin.session import SignedOut, Stopped, Voyager, pace
 if TYPE_CHECKING:
     from requests.cookies import RequestsCookieJar
 
+    from ingest.extractors.registry import SourceSettings
     from ingest.fetcher import Fetcher
 
 __all__ = ["LinkedInExtractor"]
@@ -51,6 +52,20 @@ class LinkedInExtractor:
         "LinkedIn profiles (linkedin.com/in/you/): your posts, read with your own LinkedIn"
         f" session ({ENV_COOKIES}); the data export works without one"
     )
+
+    @classmethod
+    def from_settings(cls, settings: SourceSettings) -> LinkedInExtractor:
+        """[linkedin], with the owner's session from the environment."""
+        li = settings.linkedin
+        return cls(
+            LinkedInCredentials.from_env(settings.env),
+            session_dir=settings.state_dir / "linkedin" if settings.state_dir else None,
+            base_url=li.base_url,
+            pacing=(li.pacing_min, li.pacing_max),
+            page_size=li.page_size,
+            max_posts=li.max_posts,
+            timeout=li.timeout,
+        )
 
     def __init__(
         self,
