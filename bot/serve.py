@@ -27,10 +27,10 @@ from bot.chat.replies import ChatUser
 from bot.config import Config
 from bot.metrics import Metrics
 from bot.schedules.service import ScheduleService
+from bot.training_jobs import TrainingJobs
 from bot.twin import Twin
 from bot.web.app import build_web_app
 from core.errors import TwinError
-from model.draft import DraftWriter
 from model.generator import Generator
 
 log = logging.getLogger(__name__)
@@ -82,20 +82,32 @@ async def serve(
         metrics.watch_worker(worker.queued, lambda: worker.active)
         async with AsyncExitStack() as stack:
             writer = await stack.enter_async_context(twin.draft_writer())
+            # Adapters add their notifiers as they start; the schedules post through them.
+            notifiers: dict[str, Notifier] = {}
+            training = TrainingJobs(twin)
+            schedules = (
+                ScheduleService(
+                    twin,
+                    notify=poster(notifiers, key="schedules.digest_to"),
+                    training=training,
+                    writer=writer,
+                )
+                if config.schedules.enabled
+                else None
+            )
             handler = ChatHandler(
                 twin,
                 writer,
                 allowed=allowlist(config),
                 rate_per_minute=config.chat.rate_per_minute,
                 metrics=metrics,
+                training=training,
+                schedules=schedules,
             )
             started = await _start_web(config, handler, twin, metrics, stack)
-            chats, notifiers = await _start_chat_adapters(config, handler, stack)
-            started |= chats
-            if config.schedules.enabled:
-                started["schedules"] = await _start_schedules(
-                    twin, handler, writer, notifiers, stack
-                )
+            started |= await _start_chat_adapters(config, handler, stack, notifiers)
+            if schedules is not None:
+                started["schedules"] = await _start_schedules(schedules, notifiers, stack)
             if config.model.reload_interval > 0:
                 follow = asyncio.create_task(_follow_active_model(twin, config, stop))
                 stack.callback(follow.cancel)
@@ -144,40 +156,28 @@ async def _start_web(
 
 
 async def _start_schedules(
-    twin: Twin,
-    handler: ChatHandler,
-    writer: DraftWriter,
-    notifiers: dict[str, Notifier],
-    stack: AsyncExitStack,
+    service: ScheduleService, notifiers: dict[str, Notifier], stack: AsyncExitStack
 ) -> str:
     """The schedules, posting through the running chat adapters; a destination whose
     adapter is not running is named now, not at the first digest."""
-    config = twin.config.schedules
+    config = service.twin.config.schedules
     for key in ("digest_to", "report_to"):
         for destination in getattr(config, key):
             try:
                 notifier_for(destination, notifiers, key=f"schedules.{key}")
             except TwinError as exc:
                 log.error("%s", exc)
-    service = ScheduleService(
-        twin,
-        notify=poster(notifiers, key="schedules.digest_to"),
-        training=handler.training,
-        writer=writer,
-    )
     said = await service.start()
     stack.push_async_callback(service.stop)
-    handler.schedules = service
     return said
 
 
 async def _start_chat_adapters(
-    config: Config, handler: ChatHandler, stack: AsyncExitStack
-) -> tuple[dict[str, str], dict[str, Notifier]]:
+    config: Config, handler: ChatHandler, stack: AsyncExitStack, notifiers: dict[str, Notifier]
+) -> dict[str, str]:
     """Telegram and Slack, each when its secrets are in the environment: what started
-    where, and each started adapter's notifier (its own posts) by platform."""
+    where; each started adapter adds its notifier (its own posts) to `notifiers`."""
     started: dict[str, str] = {}
-    notifiers: dict[str, Notifier] = {}
     from bot.config import secret
 
     if secret("telegram", "token"):
@@ -188,4 +188,4 @@ async def _start_chat_adapters(
         from bot.chat.slack.adapter import start_slack
 
         started["slack"] = await start_slack(config, handler, stack, notifiers=notifiers)
-    return started, notifiers
+    return started

@@ -56,6 +56,7 @@ class Twin:
         self.serving_run: str | None = None  # the registry run now drafting, None: base
         self._followed: str | None = None  # the active run as last read from the registry
         self._retiring: set[asyncio.Task[None]] = set()
+        self._index: VectorIndex | None = None
 
     @cached_property
     def warehouse(self) -> Warehouse:
@@ -102,9 +103,12 @@ class Twin:
             reset=reset,
         )
 
-    @cached_property
+    @property
     def index(self) -> VectorIndex:
-        return self._open_index()
+        """The index, opened on first use (`reindex` replaces it with a rebuilt one)."""
+        if self._index is None:
+            self._index = self._open_index()
+        return self._index
 
     @asynccontextmanager
     async def ingestor(self) -> AsyncIterator[Ingestor]:
@@ -156,7 +160,7 @@ class Twin:
         """Rebuild the index from the warehouse (the source of truth) with the current
         embedding model and chunk settings. Works for a mismatched or missing index."""
         index = await asyncio.to_thread(self._open_index, reset=True)
-        self.__dict__["index"] = index
+        self._index = index
         documents = (stored.document for stored in self.warehouse.iter_documents())
         async with self.ingestor() as ingestor:
             return await ingestor.reindex(documents, on_document=on_document)

@@ -52,6 +52,7 @@ class ChatHandler:
         rate_per_minute: int = 20,
         metrics: Metrics | None = None,
         training: TrainingJobs | None = None,
+        schedules: ScheduleService | None = None,
     ) -> None:
         self.twin = twin
         self.training = training or TrainingJobs(twin)
@@ -61,7 +62,7 @@ class ChatHandler:
         self._recent: dict[str, deque[float]] = {}
         self._drafts: dict[str, _InFlight] = {}
         self.metrics = metrics
-        self.schedules: ScheduleService | None = None  # set by `serve` when they run
+        self.schedules = schedules  # None: this process runs no schedules
 
     @property
     def drafts_in_flight(self) -> int:
