@@ -62,7 +62,7 @@ def dequantize_gguf(location: str, gguf_file: str, target: Path, *, dtype: Any =
     try:
         model.save_pretrained(partial)
         tokenizer.save_pretrained(partial)
-        _top_level_rope_theta(partial / "config.json")
+        copy_rope_theta_to_top_level(partial / "config.json")
         shutil.rmtree(target, ignore_errors=True)
         partial.rename(target)
     finally:
@@ -70,7 +70,7 @@ def dequantize_gguf(location: str, gguf_file: str, target: Path, *, dtype: Any =
     return target
 
 
-def _top_level_rope_theta(config_path: Path) -> None:
+def copy_rope_theta_to_top_level(config_path: Path) -> None:
     """transformers >= 5 writes rope_theta only under rope_parameters; exllamav2 (the
     EXL2 converter) reads the top-level key and would silently fall back to 10,000
     (SmolLM2 uses 100,000). transformers ignores the top-level copy."""

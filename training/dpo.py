@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from training.device import resolve_device, set_threads
 from training.lora import (
     CardInfo,
     ProgressCallback,
@@ -20,9 +21,7 @@ from training.lora import (
     load_tokenizer,
     progress_callback,
     quiet_libraries,
-    resolve_device,
     run_stage,
-    set_threads,
     trainer_args,
     without_printer,
 )

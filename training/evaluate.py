@@ -33,8 +33,8 @@ from model.generator import Message, render_transcript
 from retrieval.embedder import Embedder
 from training import stylometry
 from training.dataset import Example, read_split
+from training.device import resolve_device
 from training.eval_report import METRICS, PROMOTE_METRICS, EvalReport, Sample
-from training.lora import resolve_device
 from training.settings import TrainingSettings
 
 # The report moved to training.eval_report; these names stay importable from here.

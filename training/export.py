@@ -18,7 +18,7 @@ from core.errors import ConfigError
 from core.offline import stay_offline
 
 # The private helper is the one rule for exllamav2's rope_theta; one copy of it, not two.
-from model.gguf import _top_level_rope_theta
+from model.gguf import copy_rope_theta_to_top_level
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def merge_adapter(
     try:
         merged.save_pretrained(str(partial))
         tokenizer.save_pretrained(str(partial))
-        _top_level_rope_theta(partial / "config.json")
+        copy_rope_theta_to_top_level(partial / "config.json")
         replace_folder(partial, out_dir)
     finally:
         shutil.rmtree(partial, ignore_errors=True)

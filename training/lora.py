@@ -22,6 +22,7 @@ from typing import Any
 from core.errors import ConfigError, TrainingError
 from core.offline import stay_offline
 from model.adapter_card import AdapterCard, base_fingerprint
+from training.device import peak_memory
 from training.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
@@ -105,23 +106,6 @@ def without_printer(trainer: Any) -> Any:
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     return trainer
-
-
-def resolve_device(settings: TrainingSettings) -> str:
-    import torch
-
-    if settings.device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if settings.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"training on {settings.device} but no CUDA GPU is visible")
-    return settings.device
-
-
-def set_threads(settings: TrainingSettings) -> None:
-    """Leave a core to a bot on the same machine unless told otherwise."""
-    import torch
-
-    torch.set_num_threads(settings.threads or max(1, (os.cpu_count() or 2) - 1))
 
 
 def load_tokenizer(base: str) -> Any:
@@ -376,17 +360,6 @@ def make_card(info: CardInfo, model: Any, settings: TrainingSettings, stage: str
         training=settings.to_json(),
         stage=stage,
     )
-
-
-def peak_memory(device: str) -> int:
-    """Peak bytes: VRAM on CUDA, this process's max RSS on CPU."""
-    if device.startswith("cuda"):
-        import torch
-
-        return int(torch.cuda.max_memory_allocated())
-    import resource
-
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
 def _first_line(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InputError
+from training.device import resolve_device, set_threads
 from training.lora import (
     CardInfo,
     ProgressCallback,
@@ -23,9 +24,7 @@ from training.lora import (
     lora_config,
     progress_callback,
     quiet_libraries,
-    resolve_device,
     run_stage,
-    set_threads,
     trainer_args,
     without_printer,
 )

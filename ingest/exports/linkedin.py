@@ -22,7 +22,7 @@ from ingest.document import Document, post_title
 from ingest.exports.archive import ExportArchive
 from ingest.exports.export import Export, chronological
 from ingest.exports.text import counted, drop, element_text, inline_text, parse_html
-from ingest.extractors.article import parse_date
+from ingest.extractors.page import parse_date
 
 __all__ = ["LinkedInExportReader"]
 

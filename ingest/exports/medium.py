@@ -26,7 +26,7 @@ from ingest.exports.text import (
     inline_text,
     parse_html,
 )
-from ingest.extractors.article import parse_date
+from ingest.extractors.page import parse_date
 
 __all__ = ["MediumExportReader"]
 

@@ -30,7 +30,7 @@ from ingest.document import Document, post_title
 from ingest.exports.archive import ExportArchive
 from ingest.exports.export import Export
 from ingest.exports.text import counted
-from ingest.extractors.article import parse_date
+from ingest.extractors.page import parse_date
 
 __all__ = ["XExportReader"]
 

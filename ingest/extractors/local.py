@@ -5,30 +5,21 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from core.errors import InputError
 from ingest.clean import clean_text
 from ingest.document import Document
-from ingest.extractors.article import parse_article, parse_date
-from ingest.extractors.base import Crawl, Seen
-from ingest.settings import MB
-
-if TYPE_CHECKING:
-    from ingest.exports import ZipLimits
-    from ingest.settings import ExportsSettings
+from ingest.extractors.base import Crawl
+from ingest.extractors.page import parse_article, parse_date
 
 __all__ = [
     "SUPPORTED_FILES",
     "SUPPORTED_SUFFIXES",
-    "crawl_path",
+    "crawl_files",
     "extract_file",
     "extract_path",
-    "path_crawler",
 ]
 
 log = logging.getLogger(__name__)
@@ -40,15 +31,9 @@ _FIELD = re.compile(r"^([A-Za-z_][\w-]*)\s*:\s*(.*?)\s*$")
 _H1 = re.compile(r"^#[ \t]+(.+?)[ \t#]*$")
 
 
-def crawl_path(path: Path, seen: Seen, *, limits: ZipLimits | None = None) -> Crawl:
-    """A file, a folder or a platform export (.zip), as a crawl. Every file a folder holds
-    is present (read or not), so only a file deleted from it is removed from the twin."""
-    if path.suffix.lower() == ".zip" and path.is_file():
-        from ingest.exports.crawl import crawl_export  # zip handling only when needed
-
-        return (
-            crawl_export(path, seen) if limits is None else crawl_export(path, seen, limits=limits)
-        )
+def crawl_files(path: Path) -> Crawl:
+    """A file or a folder, as a crawl. Every file a folder holds is present (read or not),
+    so only a file deleted from it is removed from the twin."""
     if not path.is_dir():
         document = extract_file(_existing(path))
         return Crawl([document], present=frozenset({document.url}))
@@ -173,15 +158,3 @@ def _front_matter(text: str) -> tuple[dict[str, str], str]:
                 value = value[1:-1]
             fields[field.group(1).lower()] = value.strip()
     return fields, text[match.end() :]
-
-
-def path_crawler(exports: ExportsSettings) -> Callable[[Path, Seen], Crawl]:
-    """How local paths are read: files, folders, and export zips within [exports] limits."""
-    from ingest.exports import ZipLimits  # the importers load only when a path is read
-
-    limits = ZipLimits(
-        max_total_bytes=exports.max_total_mb * MB,
-        max_files=exports.max_files,
-        max_file_bytes=exports.max_file_mb * MB,
-    )
-    return partial(crawl_path, limits=limits)

@@ -10,7 +10,7 @@ import pytest
 from core.errors import InputError
 from ingest.exports.crawl import crawl_export
 from ingest.extractors.base import Crawl, Seen
-from ingest.extractors.local import crawl_path
+from ingest.paths import crawl_path
 from tests.fixtures.exports import (
     MEDIUM_RESPONSE,
     medium_members,
