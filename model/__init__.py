@@ -1,1 +1,2 @@
-"""Generation: the `Generator` seam, prompt templates and the draft writer (drafting issue)."""
+"""Generation: the `Generator` seam and its backends, the model worker, prompt templates and
+the draft writer."""

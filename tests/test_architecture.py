@@ -172,3 +172,17 @@ def test_the_hub_stays_offline_through_one_switch() -> None:
         if "HF_HUB_OFFLINE" in path.read_text(encoding="utf-8")
     )
     assert setters == ["core/offline.py"]
+
+
+def test_settings_and_secrets_are_read_from_the_environment_in_bot_only() -> None:
+    """The config loader (`bot/config.py`, `secret`) reads `TWIN_*`; the composition root
+    hands the environment to the LinkedIn session. Elsewhere the environment is only set
+    (process defaults) or copied for a child process, never read."""
+    reading = re.compile(r"os\.environ(?!\.setdefault)|os\.getenv")
+    copying = re.compile(r"\{\*\*os\.environ")
+    readers = sorted(
+        str(path.relative_to(ROOT))
+        for path in MODULES.values()
+        if reading.search(copying.sub("", path.read_text(encoding="utf-8")))
+    )
+    assert readers == ["bot/config.py", "bot/twin.py"]

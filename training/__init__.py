@@ -1,1 +1,2 @@
-"""Datasets, LoRA fine-tuning, evaluation, export and the model registry (training issue)."""
+"""Training: a run (training/run.py) from datasets through LoRA SFT and DPO, evaluation
+and promotion to EXL2, the model registry, and runs started from chat as child processes."""

@@ -1,11 +1,11 @@
 """The platform-neutral command handler: one `Command` in, `Out` events back.
 
-This is the chat side's only place that turns a `TwinError` into text; a handler call
-never raises for bad input, and an unexpected error becomes one message (and a logged
+Every chat front end's `TwinError` becomes its reply here (the CLI's do in
+bot/cli/context.py); a handler call never raises for bad input, and an unexpected error becomes one message (and a logged
 traceback), so one bad update never takes the bot down. Access control, the per-user rate
 limit and the one-draft-in-flight rule live here, so every adapter gets them alike.
 
-`train` runs the trainer as a child process (bot/training_jobs.py) and shows its progress
+`train` runs the trainer as a child process (training/jobs.py) and shows its progress
 as one message edited at most every `chat.edit_interval` seconds (the `DraftUpdate`s every
 adapter already renders), then a `Say` with the outcome. The job outlives the message: a
 chat that stops listening leaves it running, and `train status` shows where it is.
@@ -25,11 +25,11 @@ from bot.chat.replies import ChatUser, DraftFinal, DraftUpdate, FeedbackAction, 
 from bot.metrics import Metrics
 from bot.schedules.control import schedule_command
 from bot.schedules.service import ScheduleService
-from bot.training_jobs import TrainingJobs
 from bot.twin import Twin
 from core.errors import InputError, TwinError
 from model.draft import DraftDone, DraftRequest, DraftWriter, Prepared
 from model.generator import Finished, TextDelta
+from training.jobs import TrainingJobs
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class ChatHandler:
         schedules: ScheduleService | None = None,
     ) -> None:
         self.twin = twin
-        self.training = training or TrainingJobs(twin)
+        self.training = training or TrainingJobs(twin.training_context())
         self.writer = writer
         self.allowed = allowed
         self.rate_per_minute = rate_per_minute

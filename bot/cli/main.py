@@ -1,5 +1,5 @@
-"""`llm-twin`: thin commands over the library; the only place besides the chat handler
-that turns `TwinError`s into text."""
+"""`llm-twin`: thin commands over the library. A `TwinError` from any command becomes one
+line on stderr and exit status 2 (`user_errors` in bot/cli/context.py)."""
 
 from __future__ import annotations
 
