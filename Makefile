@@ -1,7 +1,9 @@
 # Entry points: `make serve` (set up, then run the bot: the local web page, plus Telegram
 # and Slack when their tokens are set), `make demo` (set up, ingest the bundled sample,
 # search it, draft a post from it on the CPU with the bundled SmolLM2) and
-# `make test` (set up with dev tools, then ruff, mypy and pytest). Both create .venv.
+# `make test` (set up with dev tools, then ruff, mypy and pytest: the full suite CI runs).
+# `make test-fast` is the edit-run loop: ruff check and pytest without the `slow` tests
+# (real models, PostgreSQL, Chromium, end to end; see tests/conftest.py). All create .venv.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0
 QUERY ?= should I fine-tune or use retrieval?
 PROMPT ?= why I try retrieval before fine-tuning
 
-.PHONY: serve demo test lint bench install install-dev clean
+.PHONY: serve demo test test-fast lint bench install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +49,10 @@ lint: install-dev
 
 test: lint
 	$(BIN)/pytest
+
+test-fast: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/pytest -m "not slow"
 
 bench: install-dev
 	$(BIN)/python bench/search_bench.py

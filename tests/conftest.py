@@ -167,8 +167,59 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
+# --- the fast lane: `make test-fast` runs `pytest -m "not slow"` ----------------------------
+
+# A test that uses any of these fixtures, directly or through another fixture, is `slow`: each
+# loads a real model, trains or quantizes one, or starts a server or browser process.
+SLOW_FIXTURES = frozenset(
+    {
+        "smol",  # SmolLM2-135M dequantized from its GGUF (~20 s once), then real generation
+        "smol_dir",  # the same, as an HF folder
+        "tiny_model_dir",  # a random Llama built on smol's tokenizer
+        "adapter_dir",  # a LoRA built and merged on it (training/test_export.py)
+        "trained_adapter",  # a LoRA trained for a few steps (training/test_evaluate.py)
+        "embedder",  # a fresh sentence-transformers embedder (training/test_evaluate.py)
+        "twin",  # a real Twin whose ingest embeds with the real all-MiniLM-L6-v2 embedder
+        "exl2_model",  # an EXL2 quantization (model/test_exl2.py)
+        "postgres_admin_url",  # starts a PostgreSQL cluster
+        "browser",  # starts headless Chromium (e2e/test_web_page.py)
+    }
+)
+# Markers that imply `slow`: `postgres` starts a PostgreSQL server (the warehouse_url[postgres]
+# leg asks for it at run time, so the fixture rule cannot see it); `gpu` loads real models.
+SLOW_MARKERS = ("postgres", "gpu")
+# Everything under these folders is `slow`: the CLI end to end, `serve`, the web page in
+# Chromium, retrieval quality over the sample with the real embedder.
+SLOW_FOLDERS = ("tests/e2e/",)
+# Slow (> 1 s) for a reason no fixture shows, measured with `pytest --durations`.
+SLOW_TESTS = (
+    # 60 rounds of real embedding against a thread that tokenizes (~40 s alone)
+    "tests/retrieval/test_embedder.py::",
+    # starts a Python child process that imports the trainer's stack (~10 s)
+    "tests/bot/test_schedules.py::test_enough_new_writing_retrains_in_a_child_and_reports",
+    # runs the CLI, whose ingest embeds with the real embedder
+    "tests/bot/test_schedules.py::test_the_cli_lists_pauses_and_runs_jobs",
+    # the Twin's manifest asks the real embedder its dimension, which loads it (~5 s)
+    "tests/core/test_plugins.py::test_a_third_party_index_and_generator_are_chosen_by_config",
+)
+
+
+def is_slow(item: pytest.Item) -> bool:
+    fixtures = getattr(item, "fixturenames", ())
+    return (
+        any(name in SLOW_FIXTURES for name in fixtures)
+        or any(item.get_closest_marker(name) for name in SLOW_MARKERS)
+        or item.nodeid.startswith(SLOW_FOLDERS)
+        or item.nodeid.startswith(SLOW_TESTS)
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`gpu` tests run only where CUDA is visible; elsewhere they are skipped, saying so."""
+    """Marks `slow` what `is_slow` says (see above), so `-m "not slow"` is the fast lane.
+    `gpu` tests run only where CUDA is visible; elsewhere they are skipped, saying so."""
+    for item in items:
+        if is_slow(item) and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
     if not any(item.get_closest_marker("gpu") for item in items):
         return
     import torch
