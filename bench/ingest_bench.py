@@ -58,7 +58,7 @@ def leg_raw(corpus: Path) -> dict[str, float]:
     from bot.config import load_config
     from bot.twin import Twin
     from ingest.extractors.local import extract_path
-    from ingest.pipeline import embedding_text
+    from ingest.writer import embedding_text
 
     twin = Twin(load_config())
     texts = [
@@ -76,7 +76,7 @@ def leg_pipeline(corpus: Path) -> dict[str, float]:
 
     from bot.config import load_config
     from bot.twin import Twin
-    from ingest.pipeline import InputResult
+    from ingest.results import InputResult
     from retrieval.embedder import embed_off_loop
 
     twin = Twin(load_config())

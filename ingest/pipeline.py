@@ -3,106 +3,40 @@
 Each input (a URL or, from the CLI, a local path) is resolved and extracted by its own
 task, at most `concurrency` at a time. Documents whose content hash is unchanged stop
 there. The rest are cleaned, chunked, and queued (a bounded queue, so a large feed never
-runs ahead of the embedder) for one writer, which embeds a batch of chunks off the event
-loop and writes it in a single warehouse transaction wrapping a single index commit: a
-failure leaves neither a document row without its chunks nor chunks without their row.
+runs ahead of the embedder) for one writer (`ingest.writer`), which embeds a batch of
+chunks off the event loop and writes it in a single warehouse transaction wrapping a
+single index commit: a failure leaves neither a document row without its chunks nor
+chunks without their row. Documents a recrawled source no longer holds are removed the
+same way.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from core.errors import InputError, TwinError
 from ingest.chunking import Chunker
 from ingest.clean import clean_code, clean_text
-from ingest.document import Document, document_id
+from ingest.document import Document
 from ingest.extractors.base import Crawl, ExtractorRegistry, IncrementalExtractor, Seen
-from ingest.extractors.local import crawl_path
 from ingest.extractors.registry import unsupported_input
 from ingest.fetcher import Fetcher
+from ingest.paths import crawl_path
+from ingest.results import InputResult
 from ingest.urls import looks_like_url, normalize_url
-from ingest.warehouse.store import UpsertOutcome, Warehouse, WarehouseTransaction
-from retrieval.embedder import Embedder, embed_off_loop
+from ingest.warehouse.store import Warehouse
+from ingest.writer import DocumentWriter, WriteJob, embedding_text
+from retrieval.embedder import Embedder
 from retrieval.index import VectorIndex
-from retrieval.types import Chunk, Vector
 
-log = logging.getLogger(__name__)
-_T = TypeVar("_T")
-
-
-@dataclass
-class InputResult:
-    """What happened to one input; `line()` is what the owner reads."""
-
-    input: str
-    new: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    chunks: int = 0
-    not_modified: bool = False  # the source said nothing changed since the last crawl
-    error: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def documents(self) -> int:
-        return self.new + self.changed + self.unchanged
-
-    def line(self) -> str:
-        if self.error is not None:
-            return f"✗ {self.error}"
-        counts = [
-            f"{n} {word}"
-            for n, word in (
-                (self.new, "new"),
-                (self.changed, "changed"),
-                (self.unchanged, "unchanged"),
-                (self.removed, "removed"),
-            )
-            if n
-        ]
-        if self.not_modified:
-            counts.append("not modified since the last crawl")
-        return f"✓ {self.input}: {', '.join(counts) or 'nothing'} ({self.chunks} chunks)"
-
-
-@dataclass
-class _Job:
-    document: Document
-    source_url: str
-    texts: list[str]
-    result: InputResult
-    done: asyncio.Future[None]
-
-
-def build_chunks(document: Document, texts: Sequence[str], vectors: Vector) -> list[Chunk]:
-    return [
-        Chunk(
-            chunk_id=f"{document.id}-{ordinal:05d}",
-            document_id=document.id,
-            ordinal=ordinal,
-            text=text,
-            url=document.url,
-            title=document.title,
-            platform=document.platform,
-            author=document.author,
-            published_at=document.published_at,
-            vector=vector,
-        )
-        for ordinal, (text, vector) in enumerate(zip(texts, vectors, strict=True))
-    ]
+# InputResult is imported from here by bot/ (as it was defined here before).
+__all__ = ["Ingestor", "InputResult"]
 
 
 class Ingestor:
@@ -128,6 +62,13 @@ class Ingestor:
         self.concurrency = concurrency
         self.batch_chunks = batch_chunks
         self.path_crawler = path_crawler  # local files, folders and export zips
+        self._writer = DocumentWriter(
+            warehouse=warehouse,
+            index=index,
+            embedder=embedder,
+            chunker=chunker,
+            batch_chunks=batch_chunks,
+        )
 
     async def ingest(
         self,
@@ -143,7 +84,7 @@ class Ingestor:
         with that state (e.g. the kind of export a zip is claimed to be)."""
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def one(raw: str, queue: asyncio.Queue[_Job | None]) -> InputResult:
+        async def one(raw: str, queue: asyncio.Queue[WriteJob | None]) -> InputResult:
             async with gate:
                 result = await self._ingest_one(
                     raw, queue, allow_paths=allow_paths, hints=hints or {}
@@ -152,7 +93,7 @@ class Ingestor:
                 on_result(result)
             return result
 
-        async with self._writer() as queue:
+        async with self._writer.queue() as queue:
             results = await asyncio.gather(*(one(raw, queue) for raw in inputs))
         if any(r.new or r.changed or r.removed for r in results):
             # Fold new rows into the BM25 and ANN indices (and build the ANN index once
@@ -199,7 +140,7 @@ class Ingestor:
         """Re-chunk, re-embed and re-index documents already in the warehouse, through the
         same writer as `ingest`. The warehouse rows are left as they are."""
         result = InputResult(input="warehouse")
-        async with self._writer() as queue:
+        async with self._writer.queue() as queue:
             while (document := await asyncio.to_thread(next, documents, None)) is not None:
                 job = await self._job(document, document.source_url, result)
                 if on_document is not None:
@@ -208,21 +149,10 @@ class Ingestor:
         await asyncio.to_thread(self.index.optimize)
         return result
 
-    @asynccontextmanager
-    async def _writer(self) -> AsyncIterator[asyncio.Queue[_Job | None]]:
-        """A bounded queue feeding the single writer; the writer drains it on exit."""
-        queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=4 * self.batch_chunks)
-        writer = asyncio.create_task(self._write_loop(queue))
-        try:
-            yield queue
-        finally:
-            await queue.put(None)
-            await writer
-
     async def _ingest_one(
         self,
         raw: str,
-        queue: asyncio.Queue[_Job | None],
+        queue: asyncio.Queue[WriteJob | None],
         *,
         allow_paths: bool,
         hints: Mapping[str, Any],
@@ -244,7 +174,7 @@ class Ingestor:
                 await self._store(crawl.documents, source_url, queue, result)
                 if crawl.present is not None and result.ok:
                     gone = sorted(set(seen.documents) - crawl.present)
-                    result.removed += await asyncio.to_thread(self._remove, gone)
+                    result.removed += await asyncio.to_thread(self._writer.remove, gone)
         except TwinError as exc:
             result.error = str(exc) if isinstance(exc, InputError) else f"{raw}: {exc}"
         await asyncio.to_thread(self._record_crawl, source_url, result.error, crawl)
@@ -271,7 +201,7 @@ class Ingestor:
         already fetched once; it is not fetched again)."""
         result = InputResult(input=source_url)
         try:
-            async with self._writer() as queue:
+            async with self._writer.queue() as queue:
                 await self._store(documents, source_url, queue, result)
         except TwinError as exc:
             result.error = f"{source_url}: {exc}"
@@ -283,7 +213,7 @@ class Ingestor:
         self,
         documents: Sequence[Document],
         source_url: str,
-        queue: asyncio.Queue[_Job | None],
+        queue: asyncio.Queue[WriteJob | None],
         result: InputResult,
     ) -> None:
         jobs = []
@@ -303,20 +233,9 @@ class Ingestor:
             state = crawl.state if error is None else None
             self.warehouse.record_crawl(source_url, error=error, state=state, owner=crawl.owner)
 
-    def _remove(self, urls: Sequence[str]) -> int:
-        """Remove the documents a source no longer holds, from the warehouse and the index
-        together (as `_commit` writes them)."""
-        ids = [document_id(url) for url in urls]
-        if not ids:
-            return 0
-        return self._together(
-            lambda tx: sum(tx.delete_document(doc_id) for doc_id in ids),
-            {doc_id: [] for doc_id in ids},
-        )
-
     async def _prepare(
         self, document: Document, source_url: str, result: InputResult
-    ) -> _Job | None:
+    ) -> WriteJob | None:
         verbatim = document.meta.get("verbatim") == "1"  # code: whitespace is its syntax
         text = clean_code(document.text) if verbatim else clean_text(document.text)
         if not text.strip():
@@ -329,130 +248,11 @@ class Ingestor:
             return None
         return await self._job(document, source_url, result)
 
-    async def _job(self, document: Document, source_url: str, result: InputResult) -> _Job:
+    async def _job(self, document: Document, source_url: str, result: InputResult) -> WriteJob:
         texts = await asyncio.to_thread(self.chunker.split, embedding_text(document))
-        return _Job(document, source_url, texts, result, asyncio.get_running_loop().create_future())
-
-    async def _write_loop(self, queue: asyncio.Queue[_Job | None]) -> None:
-        """The single writer: batch what is queued, embed it, commit it."""
-        finished = False
-        while not finished:
-            first = await queue.get()
-            if first is None:
-                return
-            batch = [first]
-            size = len(first.texts)
-            while size < self.batch_chunks:
-                try:
-                    job = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    break
-                if job is None:
-                    finished = True
-                    break
-                if any(j.document.id == job.document.id for j in batch):
-                    await self._flush(batch)  # the same URL twice: keep commits distinct
-                    batch, size = [], 0
-                batch.append(job)
-                size += len(job.texts)
-            await self._flush(batch)
-
-    async def _flush(self, batch: list[_Job]) -> None:
-        if not batch:
-            return
-        try:
-            texts = [text for job in batch for text in job.texts]
-            vectors = await embed_off_loop(self.embedder, texts)
-            chunks_by_doc: dict[str, list[Chunk]] = {}
-            offset = 0
-            for job in batch:
-                count = len(job.texts)
-                chunks_by_doc[job.document.id] = build_chunks(
-                    job.document, job.texts, vectors[offset : offset + count]
-                )
-                offset += count
-            outcomes = await asyncio.to_thread(self._commit, batch, chunks_by_doc)
-        except Exception as exc:  # reported per input below, never lost
-            if not isinstance(exc, TwinError):
-                log.warning("writing a batch of %d documents failed", len(batch), exc_info=True)
-            reason = str(exc) if isinstance(exc, TwinError) else f"{type(exc).__name__}: {exc}"
-            for job in batch:
-                if job.result.error is None:
-                    job.result.error = (
-                        f"{job.result.input}: storing {job.document.url} failed ({reason}); "
-                        "nothing was stored for it, try again"
-                    )
-                if not job.done.done():
-                    job.done.set_result(None)
-            return
-        for job, outcome in zip(batch, outcomes, strict=True):
-            if outcome == "new":
-                job.result.new += 1
-            elif outcome == "changed":
-                job.result.changed += 1
-            else:
-                job.result.unchanged += 1
-            job.result.chunks += len(job.texts)
-            job.done.set_result(None)
-
-    def _commit(
-        self, batch: list[_Job], chunks_by_doc: dict[str, list[Chunk]]
-    ) -> list[UpsertOutcome]:
-        return self._together(
-            lambda tx: [tx.upsert_document(j.document, source_url=j.source_url) for j in batch],
-            chunks_by_doc,
+        return WriteJob(
+            document, source_url, texts, result, asyncio.get_running_loop().create_future()
         )
-
-    def _together(
-        self,
-        write: Callable[[WarehouseTransaction], _T],
-        chunks_by_doc: Mapping[str, Sequence[Chunk]],
-    ) -> _T:
-        """One warehouse transaction around one index write. If either fails, the index
-        is put back to what the warehouse still holds, so neither store gets ahead of the
-        other: a failed warehouse commit after an atomic index commit (LanceDB), or an
-        index write that failed partway (a server backend such as Weaviate writes object
-        by object, with no commit to roll back)."""
-        index_touched = False
-        try:
-            with self.warehouse.transaction() as tx:
-                done = write(tx)
-                index_touched = True
-                self.index.replace_documents(chunks_by_doc)
-        except BaseException:
-            if index_touched:
-                self._restore_index_quietly(list(chunks_by_doc))
-            raise
-        return done
-
-    def _restore_index_quietly(self, document_ids: list[str]) -> None:
-        """Put the index back to what the warehouse holds; if that fails too (the server
-        is down), say so and keep the first error: `reindex` or the next ingest mends it."""
-        try:
-            self._restore_index(document_ids)
-        except Exception:
-            log.warning(
-                "could not put %d documents back in the index; `llm-twin reindex` or"
-                " ingesting them again mends it",
-                len(document_ids),
-                exc_info=True,
-            )
-
-    def _restore_index(self, document_ids: list[str]) -> None:
-        restored: dict[str, list[Chunk]] = {}
-        for doc_id in document_ids:
-            stored = self.warehouse.get_document(doc_id)
-            if stored is None:
-                restored[doc_id] = []
-                continue
-            texts = self.chunker.split(embedding_text(stored.document))
-            restored[doc_id] = build_chunks(stored.document, texts, self.embedder.embed(texts))
-        self.index.replace_documents(restored)
-
-
-def embedding_text(document: Document) -> str:
-    """What gets chunked and embedded: the title leads, as it often names the topic."""
-    return f"{document.title}\n\n{document.text}" if document.title else document.text
 
 
 def _source(raw: str, allow_paths: bool, registry: ExtractorRegistry) -> tuple[str, Path | None]:

@@ -15,17 +15,17 @@ import functools
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from core.errors import InputError, TwinError
 from ingest.document import Document
 from model.filters import infer_filters
-from model.settings import DraftSettings, OwnerSettings
 from model.generator import Finished, GenerationParams, TextDelta
 from model.packing import Packed, pack_material
 from model.prompts import FORMATS, DraftFormat, Material, expansion_messages, parse_queries
 from model.records import DraftRecord, DraftStore, SourceRef
+from model.settings import DraftSettings, OwnerSettings
 from model.worker import ModelWorker
 from retrieval.types import SearchFilters, SearchHit
 

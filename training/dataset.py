@@ -157,50 +157,14 @@ async def build_examples(
     test: list[Example] = []
     for document in documents:
         stats.documents_seen += 1
-        if document.owned is False:  # a repost, guest post or quote the source marked
-            stats.excluded["by someone else"] += 1
+        why = _excluded_why(document, settings, seen_answers)
+        extracts = _extracts(document.text, settings, count) if why is None else []
+        if why is None and not extracts:
+            why = "too short"  # long enough whole, but no extract is on its own
+        if why is not None:
+            stats.excluded[why] += 1
             continue
-        if document.meta.get("kind") == "code":  # searchable, but not the voice of a post
-            stats.excluded["source code"] += 1
-            continue
-        vouched = document.owned is True and not document.author.strip()
-        if not (vouched or is_owners(document.author, settings.owner_names)):
-            stats.excluded["other author" if document.author.strip() else "no author"] += 1
-            continue
-        key = _normalized(document.text)
-        if len(document.text.split()) < settings.min_answer_words:
-            stats.excluded["too short"] += 1
-            continue
-        if key in seen_answers:
-            stats.excluded["duplicate"] += 1
-            continue
-        seen_answers.add(key)
-        extracts = split_answer(document.text, settings.max_answer_tokens, count)
-        extracts = [e for e in extracts if len(e.split()) >= settings.min_answer_words]
-        if not extracts:
-            stats.excluded["too short"] += 1
-            continue
-        examples = []
-        for number, answer in enumerate(extracts, 1):
-            part = number if len(extracts) > 1 else 0
-            instruction, origin = template_instruction(document, number, len(extracts)), "template"
-            if write_instruction is not None and part == 0:
-                written = await write_instruction(document, answer)
-                if written:
-                    instruction, origin = written, "model"
-            stats.instruction_sources[origin] += 1
-            examples.append(
-                Example(
-                    document.id,
-                    document.url,
-                    document.platform,
-                    document.title,
-                    instruction,
-                    answer,
-                    part,
-                    origin,
-                )
-            )
+        examples = await _examples(document, extracts, write_instruction, stats)
         stats.documents_used += 1
         in_test = _in_test(document.id, settings)
         (test if in_test else train).extend(examples)
@@ -212,14 +176,7 @@ async def build_examples(
         counts["test" if in_test else "train"] += len(examples)
     _check_enough(stats, settings)
     if not test and len(train) > 1:  # small corpora still get a held-out document
-        last = train[-1].document_id
-        test = [e for e in train if e.document_id == last]
-        train = [e for e in train if e.document_id != last]
-        stats.train_documents -= 1
-        stats.test_documents += 1
-        platform = test[0].platform
-        stats.per_platform[platform]["train"] -= len(test)
-        stats.per_platform[platform]["test"] += len(test)
+        train, test = _hold_out_last(train, stats)
     stats.train_examples, stats.test_examples = len(train), len(test)
     lengths = [count(e.answer) for e in [*train, *test]]
     stats.answer_tokens = {
@@ -229,6 +186,80 @@ async def build_examples(
         "total": sum(lengths),
     }
     return train, test, stats
+
+
+def _excluded_why(
+    document: Document, settings: DatasetSettings, seen_answers: set[str]
+) -> str | None:
+    """Why `document` is not trained on (the `excluded` key), or None; the text of a
+    document kept is remembered in `seen_answers`, so a later copy is a duplicate."""
+    if document.owned is False:  # a repost, guest post or quote the source marked
+        return "by someone else"
+    if document.meta.get("kind") == "code":  # searchable, but not the voice of a post
+        return "source code"
+    vouched = document.owned is True and not document.author.strip()
+    if not (vouched or is_owners(document.author, settings.owner_names)):
+        return "other author" if document.author.strip() else "no author"
+    key = _normalized(document.text)
+    if len(document.text.split()) < settings.min_answer_words:
+        return "too short"
+    if key in seen_answers:
+        return "duplicate"
+    seen_answers.add(key)
+    return None
+
+
+def _extracts(text: str, settings: DatasetSettings, count: TokenCounter) -> list[str]:
+    extracts = split_answer(text, settings.max_answer_tokens, count)
+    return [e for e in extracts if len(e.split()) >= settings.min_answer_words]
+
+
+async def _examples(
+    document: Document,
+    extracts: list[str],
+    write_instruction: InstructionWriter | None,
+    stats: DatasetStats,
+) -> list[Example]:
+    """One example per extract. The model writes the instruction only of a lone extract:
+    a numbered part keeps its template's "part n of m"."""
+    examples = []
+    for number, answer in enumerate(extracts, 1):
+        part = number if len(extracts) > 1 else 0
+        instruction, origin = template_instruction(document, number, len(extracts)), "template"
+        if write_instruction is not None and part == 0:
+            written = await write_instruction(document, answer)
+            if written:
+                instruction, origin = written, "model"
+        stats.instruction_sources[origin] += 1
+        examples.append(
+            Example(
+                document.id,
+                document.url,
+                document.platform,
+                document.title,
+                instruction,
+                answer,
+                part,
+                origin,
+            )
+        )
+    return examples
+
+
+def _hold_out_last(
+    train: list[Example], stats: DatasetStats
+) -> tuple[list[Example], list[Example]]:
+    """(train, test) with the last training document moved to test, and `stats` moved
+    with it."""
+    last = train[-1].document_id
+    test = [e for e in train if e.document_id == last]
+    train = [e for e in train if e.document_id != last]
+    stats.train_documents -= 1
+    stats.test_documents += 1
+    platform = test[0].platform
+    stats.per_platform[platform]["train"] -= len(test)
+    stats.per_platform[platform]["test"] += len(test)
+    return train, test
 
 
 def save_dataset(

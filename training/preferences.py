@@ -121,19 +121,9 @@ def feedback_pairs(
         if not draft.output.strip():
             skipped["empty draft"] += 1
             continue
-        edits = [f.edited_text for f in items if f.edited_text and f.edited_text.strip()]
-        if edits:
-            if _same(edits[-1], draft.output):
-                skipped["edit unchanged"] += 1
-            else:
-                edit = PreferencePair(
-                    draft_instruction(draft),
-                    edits[-1].strip(),
-                    draft.output.strip(),
-                    "edit",
-                    (draft.id,),
-                )
-                pairs += _dedupe([edit], seen, skipped)
+        edit = _edit_pair(draft, items, skipped)
+        if edit is not None:
+            pairs += _dedupe([edit], seen, skipped)
         ratings = [f.rating for f in items if f.rating]
         if ratings:
             key = (_key(draft.prompt), draft.format)
@@ -143,33 +133,63 @@ def feedback_pairs(
         if not ups or not downs:
             skipped["no opposite rating"] += len(ups) + len(downs)
             continue
-        # Newest first, then diagonals: with a cap, 2 👍 x 3 👎 gives (0,0) (0,1) (1,0)
-        # (0,2) rather than one 👍 against every 👎.
-        ups, downs = ups[::-1], downs[::-1]
-        order = sorted(
-            ((i, j) for i in range(len(ups)) for j in range(len(downs))),
-            key=lambda ij: (ij[0] + ij[1], ij[0]),
+        pairs += _rating_pairs(ups, downs, per_prompt, seen, skipped)
+    return pairs
+
+
+def _edit_pair(
+    draft: DraftRecord, items: Sequence[Feedback], skipped: Counter[str]
+) -> PreferencePair | None:
+    """The draft's latest edit against the draft, if it was edited at all."""
+    edits = [f.edited_text for f in items if f.edited_text and f.edited_text.strip()]
+    if not edits:
+        return None
+    if _same(edits[-1], draft.output):
+        skipped["edit unchanged"] += 1
+        return None
+    return PreferencePair(
+        draft_instruction(draft),
+        edits[-1].strip(),
+        draft.output.strip(),
+        "edit",
+        (draft.id,),
+    )
+
+
+def _rating_pairs(
+    ups: list[DraftRecord],
+    downs: list[DraftRecord],
+    per_prompt: int,
+    seen: set[tuple[str, str, str]],
+    skipped: Counter[str],
+) -> list[PreferencePair]:
+    """👍 x 👎 pairs of one (prompt, format) group, at most `per_prompt` of them."""
+    # Newest first, then diagonals: with a cap, 2 👍 x 3 👎 gives (0,0) (0,1) (1,0)
+    # (0,2) rather than one 👍 against every 👎.
+    ups, downs = ups[::-1], downs[::-1]
+    order = sorted(
+        ((i, j) for i in range(len(ups)) for j in range(len(downs))),
+        key=lambda ij: (ij[0] + ij[1], ij[0]),
+    )
+    pairs: list[PreferencePair] = []
+    for i, j in order:
+        up, down = ups[i], downs[j]
+        if _same(up.output, down.output):
+            skipped["same text"] += 1
+            continue
+        rating = PreferencePair(
+            draft_instruction(up),
+            up.output.strip(),
+            down.output.strip(),
+            "rating",
+            (up.id, down.id),
         )
-        kept = 0
-        for i, j in order:
-            up, down = ups[i], downs[j]
-            if _same(up.output, down.output):
-                skipped["same text"] += 1
-                continue
-            rating = PreferencePair(
-                draft_instruction(up),
-                up.output.strip(),
-                down.output.strip(),
-                "rating",
-                (up.id, down.id),
-            )
-            if _pair_key(rating) in seen:
-                skipped["duplicate"] += 1
-            elif kept == per_prompt:
-                skipped["over per-prompt cap"] += 1
-            else:
-                kept += 1
-                pairs += _dedupe([rating], seen, skipped)
+        if _pair_key(rating) in seen:
+            skipped["duplicate"] += 1
+        elif len(pairs) == per_prompt:
+            skipped["over per-prompt cap"] += 1
+        else:
+            pairs += _dedupe([rating], seen, skipped)
     return pairs
 
 

@@ -159,14 +159,50 @@ def quantize_exl2(
     is returned as is unless `overwrite`."""
     model_dir, out_dir, work_dir = Path(model_dir), Path(out_dir), Path(work_dir)
     measurement = Path(measurement) if measurement else default_measurement_path(model_dir)
+    _check_bits(bits, head_bits)
+    if _already_quantized(out_dir, bits, head_bits, overwrite=overwrite):
+        return QuantizeResult(out_dir, measurement, 0.0, _size(out_dir))
+    _check_can_run(model_dir, calibration)
+    reuse = _reusable(measurement, model_dir)
+
+    job, partial = _scratch(work_dir, out_dir)
+    command = [sys.executable, *CONVERTER, "-i", str(model_dir), "-o", str(job), "-nr"]
+    command += ["-cf", str(partial), "-b", str(bits), "-hb", str(head_bits)]
+    command += _given_flags(
+        ("-m", measurement if reuse else None),
+        ("-c", calibration),
+        ("-r", rows),
+        ("-mr", measurement_rows),
+        ("-l", length),
+        ("-ml", measurement_length),
+    )
+    log.info("quantizing %s to %g bpw: %s", model_dir, bits, " ".join(command))
+    started = time.perf_counter()
+    try:
+        code, tail = _convert(command, progress, job, measurement, reuse=reuse)
+        _check_compiled(partial, bits, code, tail, model_dir)
+        replace_folder(partial, out_dir)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(job, ignore_errors=True)
+    seconds = time.perf_counter() - started
+    return QuantizeResult(out_dir, measurement, seconds, _size(out_dir), measured=not reuse)
+
+
+def _check_bits(bits: float, head_bits: int) -> None:
     if not 2.0 <= bits <= 8.0:
         raise ConfigError(f"EXL2 bits per weight must be 2.0..8.0 (got {bits:g})")
     if head_bits not in HEAD_BITS:
         raise ConfigError(f"EXL2 head bits must be one of {HEAD_BITS} (got {head_bits})")
+
+
+def _already_quantized(out_dir: Path, bits: float, head_bits: int, *, overwrite: bool) -> bool:
+    """Whether `out_dir` already holds this quantization; raises when it holds anything
+    else that `overwrite` does not allow replacing."""
     existing = _quantization(out_dir)
     if existing is not None and not overwrite:
         if existing.get("bits") == bits and existing.get("head_bits") == head_bits:
-            return QuantizeResult(out_dir, measurement, 0.0, _size(out_dir))
+            return True
         raise ConfigError(
             f"{out_dir} already holds a {existing.get('bits')} bpw EXL2 model; choose "
             f"another folder for {bits:g} bpw, or overwrite it"
@@ -175,6 +211,11 @@ def quantize_exl2(
         raise ConfigError(
             f"{out_dir} exists and is not an EXL2 model folder; choose an empty or new folder"
         )
+    return False
+
+
+def _check_can_run(model_dir: Path, calibration: Path | None) -> None:
+    """CUDA and the converter are here, and its inputs exist: refused before any work."""
     if (reason := cuda_missing_reason()) is not None:
         raise ConfigError(reason)
     _check_model(model_dir)
@@ -182,45 +223,46 @@ def quantize_exl2(
         raise ConfigError(
             f"calibration file {calibration} does not exist; make it with write_calibration"
         )
-    reuse = _reusable(measurement, model_dir)
 
+
+def _scratch(work_dir: Path, out_dir: Path) -> tuple[Path, Path]:
+    """A fresh job folder for the converter, and the folder it compiles into: beside
+    `out_dir`, so that the finished folder is renamed into place."""
     work_dir.mkdir(parents=True, exist_ok=True)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     job = Path(tempfile.mkdtemp(prefix="exl2-job-", dir=work_dir))
     partial = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
-    command = [sys.executable, *CONVERTER, "-i", str(model_dir), "-o", str(job), "-nr"]
-    command += ["-cf", str(partial), "-b", str(bits), "-hb", str(head_bits)]
-    for flag, value in [
-        ("-m", measurement if reuse else None),
-        ("-c", calibration),
-        ("-r", rows),
-        ("-mr", measurement_rows),
-        ("-l", length),
-        ("-ml", measurement_length),
-    ]:
-        if value is not None:
-            command += [flag, str(value)]
-    log.info("quantizing %s to %g bpw: %s", model_dir, bits, " ".join(command))
-    started = time.perf_counter()
-    try:
-        code, tail = _run(command, progress)
-        if not reuse and (job / "measurement.json").is_file():
-            # Saved even when a later stage failed: the next try skips the long part.
-            _save_measurement(job / "measurement.json", measurement)
-        made = _quantization(partial)
-        # The converter exits 0 after some of its own errors: trust the folder, not the code.
-        if code != 0 or made is None or made.get("bits") != bits:
-            raise GenerationError(
-                f"exllamav2's converter failed on {model_dir} (exit {code}); its last lines:\n"
-                + "\n".join(tail)
-            )
-        replace_folder(partial, out_dir)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.rmtree(job, ignore_errors=True)
-    seconds = time.perf_counter() - started
-    return QuantizeResult(out_dir, measurement, seconds, _size(out_dir), measured=not reuse)
+    return job, partial
+
+
+def _given_flags(*pairs: tuple[str, object | None]) -> list[str]:
+    """The converter's optional flags, each with its value; those without one are left
+    to the converter's defaults."""
+    return [part for flag, value in pairs if value is not None for part in (flag, str(value))]
+
+
+def _convert(
+    command: list[str], progress: Progress | None, job: Path, measurement: Path, *, reuse: bool
+) -> tuple[int, list[str]]:
+    """Run the converter; (exit code, last lines). A measurement it made is kept."""
+    code, tail = _run(command, progress)
+    if not reuse and (job / "measurement.json").is_file():
+        # Saved even when a later stage failed: the next try skips the long part.
+        _save_measurement(job / "measurement.json", measurement)
+    return code, tail
+
+
+def _check_compiled(
+    partial: Path, bits: float, code: int, tail: list[str], model_dir: Path
+) -> None:
+    made = _quantization(partial)
+    # The converter exits 0 after some of its own errors: trust the folder, not the code.
+    if code != 0 or made is None or made.get("bits") != bits:
+        raise GenerationError(
+            f"exllamav2's converter failed on {model_dir} (exit {code}); its last lines:\n"
+            + "\n".join(tail)
+        )
 
 
 def _rough_token_count(text: str) -> int:

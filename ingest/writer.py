@@ -1,0 +1,220 @@
+"""The single writer behind the ingest pipeline: chunks in, warehouse + index out.
+
+Producers queue `WriteJob`s (a document and its chunk texts) on a bounded queue; the one
+writer batches them up to `batch_chunks` chunks, embeds each batch off the event loop and
+writes it in a single warehouse transaction wrapping a single index commit, so a failure
+leaves neither a document row without its chunks nor chunks without their row. Removing
+documents goes through the same transaction. Each job's `done` resolves once its batch is
+written or has failed (the failure is in the job's `InputResult`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+from core.errors import TwinError
+from ingest.chunking import Chunker
+from ingest.document import Document, document_id
+from ingest.results import InputResult
+from ingest.warehouse.store import UpsertOutcome, Warehouse, WarehouseTransaction
+from retrieval.embedder import Embedder, embed_off_loop
+from retrieval.index import VectorIndex
+from retrieval.types import Chunk, Vector
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+
+@dataclass
+class WriteJob:
+    document: Document
+    source_url: str
+    texts: list[str]
+    result: InputResult
+    done: asyncio.Future[None]
+
+
+def build_chunks(document: Document, texts: Sequence[str], vectors: Vector) -> list[Chunk]:
+    return [
+        Chunk(
+            chunk_id=f"{document.id}-{ordinal:05d}",
+            document_id=document.id,
+            ordinal=ordinal,
+            text=text,
+            url=document.url,
+            title=document.title,
+            platform=document.platform,
+            author=document.author,
+            published_at=document.published_at,
+            vector=vector,
+        )
+        for ordinal, (text, vector) in enumerate(zip(texts, vectors, strict=True))
+    ]
+
+
+def embedding_text(document: Document) -> str:
+    """What gets chunked and embedded: the title leads, as it often names the topic."""
+    return f"{document.title}\n\n{document.text}" if document.title else document.text
+
+
+class DocumentWriter:
+    """Writes documents with their chunks, and removes them, in the warehouse and the
+    index together."""
+
+    def __init__(
+        self,
+        *,
+        warehouse: Warehouse,
+        index: VectorIndex,
+        embedder: Embedder,
+        chunker: Chunker,
+        batch_chunks: int,
+    ) -> None:
+        self.warehouse = warehouse
+        self.index = index
+        self.embedder = embedder
+        self.chunker = chunker
+        self.batch_chunks = batch_chunks
+
+    @asynccontextmanager
+    async def queue(self) -> AsyncIterator[asyncio.Queue[WriteJob | None]]:
+        """A bounded queue feeding the single writer; the writer drains it on exit."""
+        queue: asyncio.Queue[WriteJob | None] = asyncio.Queue(maxsize=4 * self.batch_chunks)
+        writer = asyncio.create_task(self._write_loop(queue))
+        try:
+            yield queue
+        finally:
+            await queue.put(None)
+            await writer
+
+    def remove(self, urls: Sequence[str]) -> int:
+        """Remove the documents a source no longer holds, from the warehouse and the index
+        together (as `_commit` writes them)."""
+        ids = [document_id(url) for url in urls]
+        if not ids:
+            return 0
+        return self._together(
+            lambda tx: sum(tx.delete_document(doc_id) for doc_id in ids),
+            {doc_id: [] for doc_id in ids},
+        )
+
+    async def _write_loop(self, queue: asyncio.Queue[WriteJob | None]) -> None:
+        """The single writer: batch what is queued, embed it, commit it."""
+        finished = False
+        while not finished:
+            first = await queue.get()
+            if first is None:
+                return
+            batch = [first]
+            size = len(first.texts)
+            while size < self.batch_chunks:
+                try:
+                    job = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                if job is None:
+                    finished = True
+                    break
+                if any(j.document.id == job.document.id for j in batch):
+                    await self._flush(batch)  # the same URL twice: keep commits distinct
+                    batch, size = [], 0
+                batch.append(job)
+                size += len(job.texts)
+            await self._flush(batch)
+
+    async def _flush(self, batch: list[WriteJob]) -> None:
+        if not batch:
+            return
+        try:
+            texts = [text for job in batch for text in job.texts]
+            vectors = await embed_off_loop(self.embedder, texts)
+            chunks_by_doc: dict[str, list[Chunk]] = {}
+            offset = 0
+            for job in batch:
+                count = len(job.texts)
+                chunks_by_doc[job.document.id] = build_chunks(
+                    job.document, job.texts, vectors[offset : offset + count]
+                )
+                offset += count
+            outcomes = await asyncio.to_thread(self._commit, batch, chunks_by_doc)
+        except Exception as exc:  # reported per input below, never lost
+            if not isinstance(exc, TwinError):
+                log.warning("writing a batch of %d documents failed", len(batch), exc_info=True)
+            reason = str(exc) if isinstance(exc, TwinError) else f"{type(exc).__name__}: {exc}"
+            for job in batch:
+                if job.result.error is None:
+                    job.result.error = (
+                        f"{job.result.input}: storing {job.document.url} failed ({reason}); "
+                        "nothing was stored for it, try again"
+                    )
+                if not job.done.done():
+                    job.done.set_result(None)
+            return
+        for job, outcome in zip(batch, outcomes, strict=True):
+            if outcome == "new":
+                job.result.new += 1
+            elif outcome == "changed":
+                job.result.changed += 1
+            else:
+                job.result.unchanged += 1
+            job.result.chunks += len(job.texts)
+            job.done.set_result(None)
+
+    def _commit(
+        self, batch: list[WriteJob], chunks_by_doc: dict[str, list[Chunk]]
+    ) -> list[UpsertOutcome]:
+        return self._together(
+            lambda tx: [tx.upsert_document(j.document, source_url=j.source_url) for j in batch],
+            chunks_by_doc,
+        )
+
+    def _together(
+        self,
+        write: Callable[[WarehouseTransaction], _T],
+        chunks_by_doc: Mapping[str, Sequence[Chunk]],
+    ) -> _T:
+        """One warehouse transaction around one index write. If either fails, the index
+        is put back to what the warehouse still holds, so neither store gets ahead of the
+        other: a failed warehouse commit after an atomic index commit (LanceDB), or an
+        index write that failed partway (a server backend such as Weaviate writes object
+        by object, with no commit to roll back)."""
+        index_touched = False
+        try:
+            with self.warehouse.transaction() as tx:
+                done = write(tx)
+                index_touched = True
+                self.index.replace_documents(chunks_by_doc)
+        except BaseException:
+            if index_touched:
+                self._restore_index_quietly(list(chunks_by_doc))
+            raise
+        return done
+
+    def _restore_index_quietly(self, document_ids: list[str]) -> None:
+        """Put the index back to what the warehouse holds; if that fails too (the server
+        is down), say so and keep the first error: `reindex` or the next ingest mends it."""
+        try:
+            self._restore_index(document_ids)
+        except Exception:
+            log.warning(
+                "could not put %d documents back in the index; `llm-twin reindex` or"
+                " ingesting them again mends it",
+                len(document_ids),
+                exc_info=True,
+            )
+
+    def _restore_index(self, document_ids: list[str]) -> None:
+        restored: dict[str, list[Chunk]] = {}
+        for doc_id in document_ids:
+            stored = self.warehouse.get_document(doc_id)
+            if stored is None:
+                restored[doc_id] = []
+                continue
+            texts = self.chunker.split(embedding_text(stored.document))
+            restored[doc_id] = build_chunks(stored.document, texts, self.embedder.embed(texts))
+        self.index.replace_documents(restored)
