@@ -27,11 +27,11 @@ from bot.chat.replies import ChatUser
 from bot.config import Config
 from bot.metrics import Metrics
 from bot.schedules.service import ScheduleService
-from bot.training_jobs import TrainingJobs
 from bot.twin import Twin
 from bot.web.app import build_web_app
 from core.errors import TwinError
 from model.generator import Generator
+from training.jobs import TrainingJobs
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ async def serve(
             writer = await stack.enter_async_context(twin.draft_writer())
             # Adapters add their notifiers as they start; the schedules post through them.
             notifiers: dict[str, Notifier] = {}
-            training = TrainingJobs(twin)
+            training = TrainingJobs(twin.training_context())
             schedules = (
                 ScheduleService(
                     twin,

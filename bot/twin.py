@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import cached_property
@@ -34,6 +35,7 @@ from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.index import IndexManifest, VectorIndex, open_configured_index
 from retrieval.search import hybrid_search, multi_query_search
 from retrieval.types import SearchFilters, SearchHit
+from training.context import TrainingContext
 from training.registry import Registry, Run
 
 log = logging.getLogger(__name__)
@@ -291,6 +293,29 @@ class Twin:
             yield DraftWriter(
                 worker, retrieve, read_link, drafts, self.config.drafting, self.config.owner
             )
+
+    def training_context(self) -> TrainingContext:
+        """What training works with (opens the stores): this twin's settings, folders,
+        stores, model, and the command line of `llm-twin train` for its home and config."""
+        config = self.config
+        trainer = [sys.executable, "-m", "bot", "--home", str(config.home.resolve())]
+        if config.config_file is not None:
+            trainer += ["--config", str(config.config_file.resolve())]
+        return TrainingContext(
+            settings=config.training,
+            model=config.model,
+            owner=config.owner,
+            home=config.home,
+            model_cache=config.model_cache_dir,
+            registry=self.models,
+            warehouse=self.warehouse,
+            drafts=self.drafts,
+            embedder=self.embedder,
+            model_worker=self.model_worker,
+            release_model=self.release_model,
+            follow_active_model=self.follow_active_model,
+            trainer=(*trainer, "train"),
+        )
 
     async def release_model(self) -> None:
         """Unload the model (the next `model_worker()` loads it again)."""

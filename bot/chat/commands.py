@@ -16,9 +16,9 @@ import typing
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bot.training_run import TrainOptions
 from core.errors import InputError
 from model.prompts import FORMATS
+from training.run import TrainOptions
 
 CommandName = Literal[
     "draft",

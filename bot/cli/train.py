@@ -13,15 +13,15 @@ from contextlib import contextmanager
 import click
 
 from bot.cli.context import LazyTwin
-from bot.datasets import build_dataset
-from bot.quantize_run import quantize_run
-from bot.training_events import TrainingMessage, event_line
-from bot.training_run import TrainOptions, evaluate_run
-from bot.training_run import train as train_run
 from bot.twin import Twin
 from core.errors import InputError
+from training.dataset_build import build_dataset
+from training.events import TrainingMessage, event_line
 from training.lora import Progress, quiet_libraries
+from training.quantize_run import quantize_run
 from training.registry import Run
+from training.run import TrainOptions, evaluate_run
+from training.run import train as train_run
 
 
 @click.group()
@@ -45,7 +45,7 @@ def build(lazy: LazyTwin, instructions: str | None, as_json: bool) -> None:
 
         async def run() -> None:
             try:
-                built = await build_dataset(twin, instructions=instructions)
+                built = await build_dataset(twin.training_context(), instructions=instructions)
             finally:
                 await twin.aclose()
             stats = built.stats
@@ -135,7 +135,7 @@ def train(
     options = TrainOptions(max_steps, dpo, resume, not no_eval, not no_promote)
     with lazy.twin(serve_active=False) as twin, _terminate_as_interrupt():
         try:
-            run = train_run(twin, options, say, step)
+            run = train_run(twin.training_context(), options, say, step)
         except KeyboardInterrupt:
             say("interrupted: the run is marked failed; --resume takes it back up")
             sys.exit(130)
@@ -154,7 +154,7 @@ def eval_command(lazy: LazyTwin, run_id: str | None, no_promote: bool) -> None:
     quiet_libraries()
     with lazy.twin(serve_active=False) as twin:
         run = _pick_run(twin, run_id)
-        evaluate_run(twin, run.id, click.echo, promote=not no_promote)
+        evaluate_run(twin.training_context(), run.id, click.echo, promote=not no_promote)
 
 
 @click.command("quantize")
@@ -168,7 +168,7 @@ def quantize(lazy: LazyTwin, run_id: str | None, bits: float | None) -> None:
     quiet_libraries()
     with lazy.twin(serve_active=False) as twin:
         run = _pick_run(twin, run_id, prefer_active=True)
-        quantize_run(twin, run, click.echo, bits)
+        quantize_run(twin.training_context(), run, click.echo, bits)
 
 
 @click.group("models", invoke_without_command=True)

@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable
 from bot.schedules.digest_post import post_digest
 from bot.schedules.jobs import JobKind, Notify, job_id
 from bot.schedules.state import SchedulerState
-from bot.training_jobs import TrainingJobs
-from bot.training_run import TrainOptions
 from bot.twin import Twin
 from core.errors import TwinError
 from model.draft import DraftWriter
+from training.jobs import TrainingJobs
+from training.run import TrainOptions
 
 __all__ = ["JobFailed", "JobRuntime", "Notify"]
 
@@ -47,7 +47,7 @@ class JobRuntime:
         self.config = twin.config.schedules
         self.state = state
         self.notify = notify
-        self.training = training or TrainingJobs(twin)
+        self.training = training or TrainingJobs(twin.training_context())
         self.retry = retry
         self.writer = writer  # drafts the digest's suggestion (None: digests without one)
         # The scheduler's own upkeep (lease, jobs in step with sources), set by its owner.

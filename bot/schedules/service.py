@@ -10,9 +10,9 @@ from bot.schedules.jobs import install
 from bot.schedules.runtime import JobRuntime, Notify
 from bot.schedules.scheduler import JobInfo, Schedules
 from bot.schedules.state import SchedulerState
-from bot.training_jobs import TrainingJobs
 from bot.twin import Twin
 from model.draft import DraftWriter
+from training.jobs import TrainingJobs
 
 __all__ = ["ScheduleService"]
 

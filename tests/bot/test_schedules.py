@@ -342,15 +342,16 @@ async def test_enough_new_writing_retrains_in_a_child_and_reports(
     import sys
     from dataclasses import replace
 
-    from bot.training_jobs import TrainingJobs
-    from tests.bot.test_training_jobs import STAND_IN
+    from tests.training.test_jobs import STAND_IN
+    from training.jobs import TrainingJobs
 
     script = tmp_path / "stand_in.py"
     script.write_text(STAND_IN)
     seen = tmp_path / "ok.args"
     command = [sys.executable, str(script), twin.config.warehouse_url, "ok", str(seen)]
     posted, notify = recorder()
-    service = ScheduleService(twin, notify=notify, training=TrainingJobs(twin, command=command))
+    training = TrainingJobs(twin.training_context(), command=command)
+    service = ScheduleService(twin, notify=notify, training=training)
     await service.start()
     try:
         said = (await service.run_now("retrain-check"))[1]

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.datasets import usable_instruction
 from core.errors import InputError
 from ingest.document import Document
 from training.dataset import (
@@ -20,6 +19,7 @@ from training.dataset import (
     split_answer,
     template_instruction,
 )
+from training.dataset_build import usable_instruction
 
 
 def words(text: str) -> int:

@@ -14,7 +14,6 @@ import pytest
 import sqlalchemy as sa
 
 from bot.config import load_config
-from bot.datasets import build_preference_dataset
 from bot.twin import Twin
 from core.errors import InputError
 from ingest.warehouse.store import Warehouse
@@ -23,6 +22,7 @@ from model.hf import HfGenerator
 from model.records import DraftRecord, DraftStore, Feedback
 from tests.model.recording import RecordingGenerator
 from training.dataset import DatasetStats, Example, save_dataset
+from training.dataset_build import build_preference_dataset
 from training.preferences import (
     PreferencePair,
     PreferenceSettings,
@@ -331,7 +331,7 @@ async def test_the_rejected_side_is_the_real_models_answer(
         edited = twin.drafts.save(draft("ship small", "1/ Ship it."))
         twin.drafts.add_feedback(edited.id, user="owner", edited_text="1/ Ship it today.")
 
-        stats = await build_preference_dataset(twin, built.folder)
+        stats = await build_preference_dataset(twin.training_context(), built.folder)
     finally:
         await twin.aclose()
     assert stats.pairs == {"edit": 1, "owner": 2}  # 1 < training.min_preference_pairs

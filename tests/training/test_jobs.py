@@ -20,14 +20,14 @@ import pytest
 from bot.chat.commands import TrainArgs, parse_models, parse_train
 from bot.chat.handler import REFUSAL, ChatHandler
 from bot.chat.replies import ChatUser, DraftUpdate, Out, Say
-from bot.training_events import TrainingDone, TrainingMessage
-from bot.training_jobs import TrainingJobs
-from bot.training_run import TrainOptions
 from bot.twin import Twin
 from core.errors import InputError
 from model.hf import HfGenerator
 from tests.chat_support import chat_handler
+from training.events import TrainingDone, TrainingMessage
+from training.jobs import TrainingJobs
 from training.lora import Progress
+from training.run import TrainOptions
 
 OWNER = ChatUser("telegram", "42", "Sam")
 STRANGER = ChatUser("telegram", "7", "Eve")
@@ -141,7 +141,7 @@ def stand_in(chat: Chat, tmp_path: Path) -> Callable[[str], Path]:
     def use(mode: str) -> Path:
         seen = tmp_path / f"{mode}.args"
         command = [sys.executable, str(script), twin.config.warehouse_url, mode, str(seen)]
-        handler.training = TrainingJobs(twin, command=command)
+        handler.training = TrainingJobs(twin.training_context(), command=command)
         return seen
 
     return use

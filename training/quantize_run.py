@@ -11,29 +11,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.training_run import run_folder
-from bot.twin import Twin
+from training.context import TrainingContext
 from training.dataset import read_split
 from training.export import merge_adapter
 from training.quantize import cuda_missing_reason, quantize_exl2, write_calibration
 from training.registry import Run
+from training.run import run_folder
 
 Report = Callable[[str], None]
 
 
-def quantize_run(twin: Twin, run: Run, report: Report, bits: float | None = None) -> Run:
+def quantize_run(
+    context: TrainingContext, run: Run, report: Report, bits: float | None = None
+) -> Run:
     adapter = run.trained_adapter("exported")
-    folder = run_folder(twin.config, run.id)
-    t = twin.config.training
+    folder = run_folder(context.home, run.id)
+    t = context.settings
     bits = t.quantize_bits if bits is None else bits
     report(f"merging {run.id}'s adapter into {run.base_model}")
     merged = merge_adapter(Path(run.base_model), adapter, folder / "merged")
-    twin.models.add_paths(run.id, merged=str(merged))
+    context.registry.add_paths(run.id, merged=str(merged))
     report(f"merged model: {merged}")
     reason = cuda_missing_reason()
     if reason is not None:
         report(f"not quantized: {reason}")
-        return twin.models.require(run.id)
+        return context.registry.require(run.id)
     texts = [e.answer for e in read_split(Path(run.dataset_folder), "train")]
     calibration = write_calibration(texts, folder / "calibration.parquet", rows=100, length=2048)
     result = quantize_exl2(
@@ -45,8 +47,8 @@ def quantize_run(twin: Twin, run: Run, report: Report, bits: float | None = None
         calibration=calibration,
         progress=lambda line: report(f"  {line}"),
     )
-    twin.models.add_paths(run.id, exl2=str(result.out_dir))
-    twin.models.add_metrics(
+    context.registry.add_paths(run.id, exl2=str(result.out_dir))
+    context.registry.add_metrics(
         run.id,
         {
             "exl2": {
@@ -62,4 +64,4 @@ def quantize_run(twin: Twin, run: Run, report: Report, bits: float | None = None
         f"EXL2 {bits:g} bpw: {result.out_dir} ({result.size_bytes / 2**20:.0f} MiB, "
         f"{result.seconds:.0f} s{', measured' if result.measured else ', measurement reused'})"
     )
-    return twin.models.require(run.id)
+    return context.registry.require(run.id)

@@ -1,5 +1,5 @@
-"""`llm-twin train`, `eval` and `quantize` wired to config: dataset, SFT, DPO, evaluation,
-promotion, merge and EXL2, each step recorded in the model registry.
+"""A training run starts here: dataset, SFT, DPO, evaluation and promotion (`llm-twin
+train` and `eval`), each step recorded in the model registry.
 
 A run is registered only once its dataset is built (too little data fails before the
 registry hears of it), marked failed with the reason on any error or interrupt (and can be
@@ -17,13 +17,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bot.config import Config
-from bot.datasets import build_dataset, build_preference_dataset
-from bot.twin import Twin
 from core.errors import ConfigError
 from model.gguf import dequantized_folder
 from model.hf import resolve_model_source
+from training.context import TrainingContext
 from training.dataset import BuiltDataset
+from training.dataset_build import build_dataset, build_preference_dataset
 from training.dpo import train_dpo
 from training.evaluate import EvalReport, ModelSpec, evaluate
 from training.lora import CardInfo, Progress
@@ -45,17 +44,17 @@ class TrainOptions:
     promote: bool = True
 
 
-def train_settings(config: Config, max_steps: int | None = None) -> TrainingSettings:
+def train_settings(settings: TrainingSettings, max_steps: int | None = None) -> TrainingSettings:
     """[training], with `--steps` applied."""
     if max_steps is None:
-        return config.training
-    return replace(config.training, max_steps=max_steps)
+        return settings
+    return replace(settings, max_steps=max_steps)
 
 
-def training_base(config: Config) -> str:
+def training_base(context: TrainingContext) -> str:
     """The HF folder (or cached hub id) fine-tuned: training.base_model, else the
     generation model; a GGUF is dequantized once into the model cache."""
-    t, m = config.training, config.model
+    t, m = context.settings, context.model
     if not t.base_model and m.backend != "hf":
         raise ConfigError(
             f"model.backend is {m.backend}, whose weights cannot be fine-tuned: set "
@@ -64,20 +63,23 @@ def training_base(config: Config) -> str:
     path, gguf = (t.base_model, "") if t.base_model else (m.path, m.gguf_file)
     source = resolve_model_source(path, gguf)
     if source.gguf_file:
-        folder = dequantized_folder(source.location, source.gguf_file, config.model_cache_dir)
+        folder = dequantized_folder(source.location, source.gguf_file, context.model_cache)
         return str(folder)
     return source.location
 
 
-def run_folder(config: Config, run_id: str) -> Path:
-    return config.home / "runs" / run_id
+def run_folder(home: Path, run_id: str) -> Path:
+    return home / "runs" / run_id
 
 
 def train(
-    twin: Twin, options: TrainOptions, report: Report, progress: Callable[[Progress], None]
+    context: TrainingContext,
+    options: TrainOptions,
+    report: Report,
+    progress: Callable[[Progress], None],
 ) -> Run:
     """One whole run: dataset, SFT, optional DPO, then (by default) eval and promotion."""
-    models = twin.models
+    models = context.registry
     models.reap()
     if options.resume:
         run = models.resume(options.resume)
@@ -85,10 +87,10 @@ def train(
         dpo = bool(run.config.get("dpo"))
         report(f"resuming run {run.id} at its {run.stage} stage")
     else:
-        settings = train_settings(twin.config, options.max_steps)
+        settings = train_settings(context.settings, options.max_steps)
         dpo = options.dpo
-        base = training_base(twin.config)
-        dataset, stats = asyncio.run(_datasets(twin, dpo, report))
+        base = training_base(context)
+        dataset, stats = asyncio.run(_datasets(context, dpo, report))
         run = models.start(
             base_model=base,
             dataset_hash=dataset.digest,
@@ -96,7 +98,7 @@ def train(
             config={"training": settings.to_json(), "dpo": dpo, "dataset": stats},
         )
         report(f"run {run.id}: training on {base}")
-    folder = run_folder(twin.config, run.id)
+    folder = run_folder(context.home, run.id)
     info = CardInfo(run.id, run.base_model, run.dataset_hash)
     try:
         models.add_paths(run.id, run=str(folder))
@@ -126,30 +128,34 @@ def train(
         raise
     run = models.require(run.id)
     if options.evaluate:
-        evaluate_run(twin, run.id, report, promote=options.promote)
+        evaluate_run(context, run.id, report, promote=options.promote)
     return models.require(run.id)
 
 
-async def _datasets(twin: Twin, dpo: bool, report: Report) -> tuple[BuiltDataset, dict[str, Any]]:
+async def _datasets(
+    context: TrainingContext, dpo: bool, report: Report
+) -> tuple[BuiltDataset, dict[str, Any]]:
     try:
-        built = await build_dataset(twin)
+        built = await build_dataset(context)
         report(
             f"dataset {built.folder.name}: {built.stats.train_examples} train and "
             f"{built.stats.test_examples} test examples"
         )
         stats: dict[str, Any] = built.stats.to_json()
         if dpo:
-            pairs = await build_preference_dataset(twin, built.folder)
+            pairs = await build_preference_dataset(context, built.folder)
             stats["preferences"] = pairs.to_json()
             report(f"preference pairs: {pairs.total}")
         return built, stats
     finally:
-        await twin.release_model()  # the memory is the trainer's now
+        await context.release_model()  # the memory is the trainer's now
 
 
-def evaluate_run(twin: Twin, run_id: str, report: Report, *, promote: bool = True) -> EvalReport:
+def evaluate_run(
+    context: TrainingContext, run_id: str, report: Report, *, promote: bool = True
+) -> EvalReport:
     """Score `run_id` against the base and the active model; activate it if it wins."""
-    models = twin.models
+    models = context.registry
     run = models.require(run_id)
     adapter = run.trained_adapter("evaluated")
     active = models.active()
@@ -157,15 +163,15 @@ def evaluate_run(twin: Twin, run_id: str, report: Report, *, promote: bool = Tru
     if active is not None and active.id != run.id and active.base_model == run.base_model:
         specs.append(ModelSpec(active.id, Path(active.base_model), Path(active.paths["adapter"])))
     specs.append(ModelSpec(run.id, Path(run.base_model), adapter))
-    t = twin.config.training
+    t = context.settings
     result = evaluate(
         specs,
         Path(run.dataset_folder),
-        twin.embedder,
+        context.embedder,
         t,
         lambda stage, done, total: report(f"eval: {stage} done") if done == total else None,
     )
-    folder = run_folder(twin.config, run.id) / "eval"
+    folder = run_folder(context.home, run.id) / "eval"
     result.save(folder)
     models.add_paths(run.id, eval=str(folder))
     models.add_metrics(run.id, {"eval": result.metrics})

@@ -16,9 +16,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
 
-from bot.training_run import TrainOptions
 from training.lora import Progress
 from training.registry import TRAINED, Run
+from training.run import TrainOptions
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The trainer runs in its own process (under `nice` where it exists, in its own session so
 a Ctrl-C meant for the bot does not reach it twice), so a serving bot's event loop and
 model worker are never starved. Its stdout is JSON lines (`progress` and `message`
-events, bot/cli/train.py); its stderr goes to $TWIN_HOME/logs/train-<time>.log. One job
+events, training/events.py); its stderr goes to $TWIN_HOME/logs/train-<time>.log. One job
 runs at a time. Cancelling sends SIGTERM, which the trainer turns into an interrupt: the
 run is marked failed and can be resumed. The outcome comes from the exit code and the
 model registry; a run that was promoted is swapped in at once.
@@ -17,25 +17,24 @@ import logging
 import os
 import shutil
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Literal
 
-from bot.training_events import (
+from core.errors import TrainingError, TwinError
+from training.context import TrainingContext
+from training.events import (
     TrainingDone,
     TrainingMessage,
     TrainingUpdate,
     describe,
     parse_event,
 )
-from bot.training_run import TrainOptions
-from bot.twin import Twin
-from core.errors import TrainingError, TwinError
 from training.lora import Progress
 from training.registry import FAILED, Run
+from training.run import TrainOptions
 
 log = logging.getLogger(__name__)
 
@@ -171,20 +170,21 @@ class TrainingJob:
 class TrainingJobs:
     """Starts and watches training children for one twin, one at a time.
 
-    `command`: the argv that stands for `python -m bot --home H [--config C] train`
-    (tests put a small stand-in here); `--events` and the options' flags are appended.
+    `command`: the argv that stands for `llm-twin train` (default: the context's
+    `trainer`; tests put a small stand-in here); `--events` and the options' flags are
+    appended.
     `niceness`: run under `nice -n niceness` where `nice` exists (None: never)."""
 
     def __init__(
         self,
-        twin: Twin,
+        context: TrainingContext,
         *,
         command: Sequence[str] | None = None,
         niceness: int | None = 10,
         stop_grace: float = _STOP_GRACE,
     ) -> None:
-        self.twin = twin
-        self.command = list(command) if command is not None else None
+        self.context = context
+        self.command = list(command) if command is not None else list(context.trainer)
         self.niceness = niceness
         self.stop_grace = stop_grace
         self.last: TrainingJob | None = None
@@ -197,15 +197,7 @@ class TrainingJobs:
 
     def argv(self, options: TrainOptions) -> list[str]:
         """The child's command line for `options`."""
-        config = self.twin.config
-        if self.command is not None:
-            argv = list(self.command)
-        else:
-            argv = [sys.executable, "-m", "bot", "--home", str(config.home.resolve())]
-            if config.config_file is not None:
-                argv += ["--config", str(config.config_file.resolve())]
-            argv.append("train")
-        argv.append("--events")
+        argv = [*self.command, "--events"]
         if options.dpo:
             argv.append("--dpo")
         if options.max_steps is not None:
@@ -285,7 +277,7 @@ class TrainingJobs:
             return f"{job.live_text()}\nrunning for {minutes:.0f} min; train cancel stops it"
         if job is not None and job.outcome is not None:
             return "No training running. The last one:\n" + job.outcome.summary()
-        runs = await asyncio.to_thread(self.twin.models.runs, 1)
+        runs = await asyncio.to_thread(self.context.registry.runs, 1)
         if not runs:
             return "No training running, and no run yet: send train to fine-tune on your writing."
         run = runs[0]
@@ -295,7 +287,7 @@ class TrainingJobs:
     # --- internals ----------------------------------------------------------------------
 
     def _open_log(self, started_at: datetime) -> tuple[Path, IO[bytes]]:
-        folder = self.twin.config.home / "logs"
+        folder = self.context.home / "logs"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"train-{started_at:%Y%m%d-%H%M%S}.log"
         return path, path.open("ab")
@@ -352,7 +344,7 @@ class TrainingJobs:
             error = ""
         if promoted:
             try:
-                swapped = await self.twin.follow_active_model()
+                swapped = await self.context.follow_active_model()
             except TwinError as exc:
                 log.error("could not swap in the newly trained model: %s", exc)
         return TrainingDone(
@@ -370,7 +362,7 @@ class TrainingJobs:
     def _registry_view(self, job: TrainingJob) -> tuple[Run | None, Run | None]:
         """The job's run (the resumed one, or the first registered after it started) and
         the active model."""
-        models = self.twin.models
+        models = self.context.registry
         if job.options.resume:
             run = models.get(job.options.resume)
         else:

@@ -1,4 +1,5 @@
-"""Building the instruction and preference datasets with the configured settings."""
+"""Building the instruction and preference datasets from the stored documents and the
+rated drafts, with the configured settings."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.twin import Twin
 from ingest.document import Document
 from model.generator import Finished, GenerationParams, Message, TextDelta
 from model.worker import ModelWorker
+from training.context import TrainingContext
 from training.dataset import (
     BuiltDataset,
     DatasetSettings,
@@ -33,10 +34,10 @@ _ASK = (
 )
 
 
-def dataset_settings(twin: Twin) -> DatasetSettings:
-    t = twin.config.training
+def dataset_settings(context: TrainingContext) -> DatasetSettings:
+    t = context.settings
     return DatasetSettings(
-        owner_names=twin.config.owner.author_names,
+        owner_names=context.owner.author_names,
         test_fraction=t.test_fraction,
         min_answer_words=t.min_answer_words,
         max_answer_tokens=t.max_answer_tokens,
@@ -44,33 +45,37 @@ def dataset_settings(twin: Twin) -> DatasetSettings:
     )
 
 
-async def build_dataset(twin: Twin, *, instructions: str | None = None) -> BuiltDataset:
+async def build_dataset(
+    context: TrainingContext, *, instructions: str | None = None
+) -> BuiltDataset:
     """The dataset from every stored document, saved under $TWIN_HOME/datasets."""
-    worker = await twin.model_worker()
-    mode = instructions or twin.config.training.instructions
+    worker = await context.model_worker()
+    mode = instructions or context.settings.instructions
 
     def count(text: str) -> int:
         return worker.generator.count_tokens([Message("assistant", text)])
 
     documents = await asyncio.to_thread(
-        lambda: [stored.document for stored in twin.warehouse.iter_documents()]
+        lambda: [stored.document for stored in context.warehouse.iter_documents()]
     )
     writer = _model_instructions(worker) if mode == "model" else None
-    train, test, stats = await build_examples(documents, dataset_settings(twin), count, writer)
-    return await asyncio.to_thread(save_dataset, twin.config.home / "datasets", train, test, stats)
+    train, test, stats = await build_examples(documents, dataset_settings(context), count, writer)
+    return await asyncio.to_thread(save_dataset, context.home / "datasets", train, test, stats)
 
 
-async def build_preference_dataset(twin: Twin, dataset_folder: Path) -> PreferenceStats:
+async def build_preference_dataset(
+    context: TrainingContext, dataset_folder: Path
+) -> PreferenceStats:
     """preferences.jsonl in `dataset_folder` from the rated and edited drafts, topped up
     (when those are few) with the train split's texts against the model's own answers.
     The model is loaded only if it is asked."""
-    t = twin.config.training
-    rated = await asyncio.to_thread(lambda: twin.drafts.rated_drafts())
+    t = context.settings
+    rated = await asyncio.to_thread(context.drafts.rated_drafts)
     train = await asyncio.to_thread(train_examples, dataset_folder)
     params = GenerationParams(max_new_tokens=min(300, t.max_answer_tokens), temperature=0.0)
 
     async def answer(instruction: str) -> str:
-        worker = await twin.model_worker()
+        worker = await context.model_worker()
         # A reply cut short by the worker's timeout is no answer to compare against.
         messages = [Message("user", instruction)]
         return await _reply(worker, "training", messages, params, finished_only=True)
