@@ -35,8 +35,7 @@ from ingest.writer import DocumentWriter, WriteJob, embedding_text
 from retrieval.embedder import Embedder
 from retrieval.index import VectorIndex
 
-# InputResult is imported from here by bot/ (as it was defined here before).
-__all__ = ["Ingestor", "InputResult"]
+__all__ = ["Ingestor"]
 
 
 class Ingestor:

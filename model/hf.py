@@ -133,7 +133,7 @@ class HfGenerator:
         """Load tokenizer, weights and the optional LoRA adapter now. A GGUF is
         dequantized once into `cache_dir` (when given) and loaded from there after."""
         # Nothing is downloaded at run time: hub ids resolve from the local cache only
-        # (before huggingface_hub is first imported; HF_HUB_OFFLINE=0 opts back in).
+        # (before huggingface_hub is first imported; see core/offline.py to opt back in).
         stay_offline()
         import torch
 
@@ -144,7 +144,7 @@ class HfGenerator:
         if threads > 0:
             torch.set_num_threads(threads)
         self.model_id = str(source)
-        self.tokenizer, model = _load(source, device, cache_dir)
+        self.tokenizer, model = _from_pretrained(source, device, cache_dir)
         if adapter is not None:
             model = _with_adapter(model, adapter, str(source))
         self.model: Any = model
@@ -324,7 +324,7 @@ class _DeltaStreamer:
         self._job.post(TextDelta(delta))
 
 
-def _load(source: ModelSource, device: str, cache_dir: Path | None) -> tuple[Any, Any]:
+def _from_pretrained(source: ModelSource, device: str, cache_dir: Path | None) -> tuple[Any, Any]:
     """(tokenizer, model) from `source`; any failure to load is a ConfigError that fails
     start-up."""
     import torch

@@ -14,7 +14,8 @@ from tqdm import tqdm
 from bot.cli.context import LazyTwin
 from bot.twin import Twin
 from ingest.exports import EXPORT_KINDS
-from ingest.pipeline import Ingestor, InputResult
+from ingest.pipeline import Ingestor
+from ingest.results import InputResult
 from ingest.warehouse.store import Source
 
 Run = Callable[[Ingestor, Callable[[InputResult], None]], Awaitable[list[InputResult]]]

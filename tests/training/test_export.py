@@ -140,7 +140,7 @@ def test_a_failed_save_leaves_no_half_folder_and_keeps_the_old_one(
     def disk_full(path: Path) -> None:  # the last write, after weights and tokenizer
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(export, "_top_level_rope_theta", disk_full)
+    monkeypatch.setattr(export, "copy_rope_theta_to_top_level", disk_full)
     with pytest.raises(OSError, match="No space left"):
         merge_adapter(tiny_model_dir, adapter_dir, tmp_path / "merged")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
@@ -148,7 +148,7 @@ def test_a_failed_save_leaves_no_half_folder_and_keeps_the_old_one(
     monkeypatch.undo()
     out = merge_adapter(tiny_model_dir, adapter_dir, tmp_path / "merged")
     before = sorted(p.name for p in out.iterdir())
-    monkeypatch.setattr(export, "_top_level_rope_theta", disk_full)
+    monkeypatch.setattr(export, "copy_rope_theta_to_top_level", disk_full)
     with pytest.raises(OSError, match="No space left"):
         merge_adapter(tiny_model_dir, adapter_dir, out, overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == before
