@@ -90,14 +90,15 @@ def sample_rows(tokenizer: Any) -> list[dict[str, list[dict[str, str]]]]:
     """The sample posts as conversational prompt/completion rows (instruction from the
     title and platform, the post itself as the completion)."""
     from ingest.extractors.local import extract_path
-    from training.dataset import DatasetSettings, build_examples
+    from training.dataset import build_examples
+    from training.settings import TrainingSettings
 
     def count(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
     documents = extract_path(SAMPLE)
-    settings = DatasetSettings(test_fraction=0.0, min_documents=1)
-    train, test, _ = asyncio.run(build_examples(documents, settings, count))
+    settings = TrainingSettings(test_fraction=0.0, min_documents=1)
+    train, test, _ = asyncio.run(build_examples(documents, settings, ("*",), count))
     return [
         {"prompt": example.messages()[:-1], "completion": example.messages()[-1:]}
         for example in [*train, *test]

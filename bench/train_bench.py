@@ -89,7 +89,8 @@ def prepare(cache: Path, work: Path) -> dict[str, Any]:
     from ingest.extractors.local import extract_path
     from model.gguf import dequantized_folder
     from model.hf import default_model_source
-    from training.dataset import DatasetSettings, build_examples
+    from training.dataset import build_examples
+    from training.settings import TrainingSettings
 
     source = default_model_source()
     assert source.gguf_file is not None
@@ -101,10 +102,11 @@ def prepare(cache: Path, work: Path) -> dict[str, Any]:
     def count(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    settings = DatasetSettings(
+    settings = TrainingSettings(
         test_fraction=0.0, min_documents=1, max_answer_tokens=MAX_ANSWER_TOKENS
     )
-    train, test, _ = asyncio.run(build_examples(extract_path(SAMPLE), settings, count))
+    documents = extract_path(SAMPLE)
+    train, test, _ = asyncio.run(build_examples(documents, settings, ("*",), count))
     examples = [*train, *test]
     dataset = work / "dataset"
     dataset.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ from typing import Any
 
 from core.errors import InputError
 from ingest.document import Document
+from training.settings import TrainingSettings
 
 TokenCounter = Callable[[str], int]
 InstructionWriter = Callable[[Document, str], Awaitable[str | None]]
@@ -39,16 +40,6 @@ _PLATFORM_ASK = {
     "substack": 'Write a newsletter issue titled "{title}".',
 }
 _DEFAULT_ASK = 'Write an article titled "{title}".'
-
-
-@dataclass(frozen=True)
-class DatasetSettings:
-    owner_names: tuple[str, ...] = ("*",)
-    test_fraction: float = 0.1
-    min_answer_words: int = 30
-    max_answer_tokens: int = 512
-    min_documents: int = 5
-    seed: str = "llm-twin"  # salts the split hash: change it to draw another split
 
 
 @dataclass(frozen=True)
@@ -147,17 +138,20 @@ def split_answer(text: str, max_tokens: int, count: TokenCounter) -> list[str]:
 
 async def build_examples(
     documents: Iterable[Document],
-    settings: DatasetSettings,
+    settings: TrainingSettings,
+    owner_names: Sequence[str],
     count: TokenCounter,
     write_instruction: InstructionWriter | None = None,
 ) -> tuple[list[Example], list[Example], DatasetStats]:
+    """The (train, test) examples of the documents by `owner_names` ("*": every author),
+    and their stats; `InputError` when too few are usable."""
     stats = DatasetStats()
     seen_answers: set[str] = set()
     train: list[Example] = []
     test: list[Example] = []
     for document in documents:
         stats.documents_seen += 1
-        why = _excluded_why(document, settings, seen_answers)
+        why = _excluded_why(document, settings, owner_names, seen_answers)
         extracts = _extracts(document.text, settings, count) if why is None else []
         if why is None and not extracts:
             why = "too short"  # long enough whole, but no extract is on its own
@@ -174,7 +168,7 @@ async def build_examples(
             stats.train_documents += 1
         counts = stats.per_platform.setdefault(document.platform, {"train": 0, "test": 0})
         counts["test" if in_test else "train"] += len(examples)
-    _check_enough(stats, settings)
+    _check_enough(stats, settings, owner_names)
     if not test and len(train) > 1:  # small corpora still get a held-out document
         train, test = _hold_out_last(train, stats)
     stats.train_examples, stats.test_examples = len(train), len(test)
@@ -189,7 +183,10 @@ async def build_examples(
 
 
 def _excluded_why(
-    document: Document, settings: DatasetSettings, seen_answers: set[str]
+    document: Document,
+    settings: TrainingSettings,
+    owner_names: Sequence[str],
+    seen_answers: set[str],
 ) -> str | None:
     """Why `document` is not trained on (the `excluded` key), or None; the text of a
     document kept is remembered in `seen_answers`, so a later copy is a duplicate."""
@@ -198,7 +195,7 @@ def _excluded_why(
     if document.meta.get("kind") == "code":  # searchable, but not the voice of a post
         return "source code"
     vouched = document.owned is True and not document.author.strip()
-    if not (vouched or is_owners(document.author, settings.owner_names)):
+    if not (vouched or is_owners(document.author, owner_names)):
         return "other author" if document.author.strip() else "no author"
     key = _normalized(document.text)
     if len(document.text.split()) < settings.min_answer_words:
@@ -209,7 +206,7 @@ def _excluded_why(
     return None
 
 
-def _extracts(text: str, settings: DatasetSettings, count: TokenCounter) -> list[str]:
+def _extracts(text: str, settings: TrainingSettings, count: TokenCounter) -> list[str]:
     extracts = split_answer(text, settings.max_answer_tokens, count)
     return [e for e in extracts if len(e.split()) >= settings.min_answer_words]
 
@@ -312,8 +309,10 @@ def read_split(folder: Path, split: str, *, required: bool = True) -> list[Examp
     return examples
 
 
-def _check_enough(stats: DatasetStats, settings: DatasetSettings) -> None:
-    owners = ", ".join(settings.owner_names) or "(none)"
+def _check_enough(
+    stats: DatasetStats, settings: TrainingSettings, owner_names: Sequence[str]
+) -> None:
+    owners = ", ".join(owner_names) or "(none)"
     if stats.documents_seen == 0:
         raise InputError(
             "dataset", "the warehouse holds no documents yet; ingest your writing first"
@@ -339,8 +338,8 @@ def _check_enough(stats: DatasetStats, settings: DatasetSettings) -> None:
         )
 
 
-def _in_test(document_id: str, settings: DatasetSettings) -> bool:
-    digest = hashlib.sha256(f"{settings.seed}:{document_id}".encode()).digest()
+def _in_test(document_id: str, settings: TrainingSettings) -> bool:
+    digest = hashlib.sha256(f"{settings.split_seed}:{document_id}".encode()).digest()
     return int.from_bytes(digest[:4], "big") / 2**32 < settings.test_fraction
 
 

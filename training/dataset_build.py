@@ -12,15 +12,8 @@ from ingest.document import Document
 from model.generator import Finished, GenerationParams, Message, TextDelta
 from model.worker import ModelWorker
 from training.context import TrainingContext
-from training.dataset import (
-    BuiltDataset,
-    DatasetSettings,
-    InstructionWriter,
-    build_examples,
-    save_dataset,
-)
+from training.dataset import BuiltDataset, InstructionWriter, build_examples, save_dataset
 from training.preferences import (
-    PreferenceSettings,
     PreferenceStats,
     build_preferences,
     save_preferences,
@@ -32,17 +25,6 @@ _ASK = (
     "answers, phrased as an instruction to a writer (for example: Write a LinkedIn post "
     "about ...). Reply with the instruction only."
 )
-
-
-def dataset_settings(context: TrainingContext) -> DatasetSettings:
-    t = context.settings
-    return DatasetSettings(
-        owner_names=context.owner.author_names,
-        test_fraction=t.test_fraction,
-        min_answer_words=t.min_answer_words,
-        max_answer_tokens=t.max_answer_tokens,
-        min_documents=t.min_documents,
-    )
 
 
 async def build_dataset(
@@ -59,7 +41,8 @@ async def build_dataset(
         lambda: [stored.document for stored in context.warehouse.iter_documents()]
     )
     writer = _model_instructions(worker) if mode == "model" else None
-    train, test, stats = await build_examples(documents, dataset_settings(context), count, writer)
+    owners = context.owner.author_names
+    train, test, stats = await build_examples(documents, context.settings, owners, count, writer)
     return await asyncio.to_thread(save_dataset, context.home / "datasets", train, test, stats)
 
 
@@ -80,10 +63,7 @@ async def build_preference_dataset(
         messages = [Message("user", instruction)]
         return await _reply(worker, "training", messages, params, finished_only=True)
 
-    settings = PreferenceSettings(
-        min_pairs=t.min_preference_pairs, synthetic_pairs=t.synthetic_pairs
-    )
-    pairs, stats = await build_preferences(rated, train, answer, settings)
+    pairs, stats = await build_preferences(rated, train, answer, t)
     await asyncio.to_thread(save_preferences, dataset_folder, pairs, stats)
     return stats
 

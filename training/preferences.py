@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from core.errors import InputError
 from model.records import DraftRecord, Feedback
 from training.dataset import Example, read_split
+from training.settings import TrainingSettings
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -67,13 +68,6 @@ class PreferencePair:
             "draft_ids": list(self.draft_ids),
             "document_id": self.document_id,
         }
-
-
-@dataclass(frozen=True)
-class PreferenceSettings:
-    min_pairs: int = 8  # fewer feedback pairs than this: top up with owner pairs
-    synthetic_pairs: int = 32  # at most this many owner pairs
-    pairs_per_prompt: int = 4  # 👍 x 👎 pairs kept per prompt
 
 
 @dataclass
@@ -237,17 +231,17 @@ async def build_preferences(
     rated: Sequence[tuple[DraftRecord, Sequence[Feedback]]],
     train: Sequence[Example],
     answer: ModelAnswer,
-    settings: PreferenceSettings,
+    settings: TrainingSettings,
 ) -> tuple[list[PreferencePair], PreferenceStats]:
     """Every feedback pair; owner pairs (asking the model) only when those are fewer than
-    `settings.min_pairs`, then up to `settings.synthetic_pairs` of them."""
+    `settings.min_preference_pairs`, then up to `settings.synthetic_pairs` of them."""
     stats = PreferenceStats(
         drafts_with_feedback=len(rated),
-        min_pairs=settings.min_pairs,
+        min_pairs=settings.min_preference_pairs,
         synthetic_pairs=settings.synthetic_pairs,
     )
     pairs = feedback_pairs(rated, per_prompt=settings.pairs_per_prompt, skipped=stats.skipped)
-    if len(pairs) < settings.min_pairs and settings.synthetic_pairs > 0:
+    if len(pairs) < settings.min_preference_pairs and settings.synthetic_pairs > 0:
         stats.owner_examples_asked = min(len(train), settings.synthetic_pairs)
         extra = await owner_pairs(train, answer, settings.synthetic_pairs, skipped=stats.skipped)
         pairs += _dedupe(extra, {_pair_key(p) for p in pairs}, stats.skipped)

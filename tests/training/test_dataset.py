@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,6 @@ import pytest
 from core.errors import InputError
 from ingest.document import Document
 from training.dataset import (
-    DatasetSettings,
     DatasetStats,
     Example,
     build_examples,
@@ -20,6 +20,7 @@ from training.dataset import (
     template_instruction,
 )
 from training.dataset_build import usable_instruction
+from training.settings import TrainingSettings
 
 
 def words(text: str) -> int:
@@ -39,7 +40,9 @@ def post(
     )
 
 
-SETTINGS = DatasetSettings(owner_names=("Sam Rivera", "@samr"), min_documents=3, test_fraction=0.3)
+SETTINGS = TrainingSettings(min_documents=3, test_fraction=0.3)
+OWNERS = ("Sam Rivera", "@samr")
+EVERYONE = ("*",)
 
 
 def test_owner_names_match_names_and_handles_loosely() -> None:
@@ -78,7 +81,7 @@ async def test_examples_are_the_owners_real_text_split_by_document() -> None:
         post(14, author="@samr", platform="medium", body=long_body),
     ]
     train, test, stats = await build_examples(
-        documents, DatasetSettings(**{**vars(SETTINGS), "max_answer_tokens": 400}), words
+        documents, replace(SETTINGS, max_answer_tokens=400), OWNERS, words
     )
     assert stats.documents_seen == 15 and stats.documents_used == 11
     assert dict(stats.excluded) == {
@@ -101,9 +104,9 @@ async def test_examples_are_the_owners_real_text_split_by_document() -> None:
 
 async def test_the_split_is_stable_and_a_small_corpus_still_holds_one_out() -> None:
     documents = [post(n) for n in range(4)]
-    settings = DatasetSettings(owner_names=("*",), min_documents=3, test_fraction=0.01)
-    a_train, a_test, _ = await build_examples(documents, settings, words)
-    b_train, b_test, _ = await build_examples(documents, settings, words)
+    settings = TrainingSettings(min_documents=3, test_fraction=0.01)
+    a_train, a_test, _ = await build_examples(documents, settings, EVERYONE, words)
+    b_train, b_test, _ = await build_examples(documents, settings, EVERYONE, words)
     assert (a_train, a_test) == (b_train, b_test)
     assert len({e.document_id for e in a_test}) == 1
 
@@ -115,7 +118,7 @@ async def test_model_written_instructions_fall_back_to_the_template() -> None:
         return next(replies)
 
     train, test, stats = await build_examples(
-        [post(n) for n in range(4)], DatasetSettings(min_documents=3), words, writer
+        [post(n) for n in range(4)], TrainingSettings(min_documents=3), EVERYONE, words, writer
     )
     examples = sorted([*train, *test], key=lambda e: e.url)
     assert examples[0].instruction == "Write a post on staying calm on call."
@@ -126,11 +129,11 @@ async def test_model_written_instructions_fall_back_to_the_template() -> None:
 
 async def test_too_little_or_nobody_elses_data_is_refused_with_what_to_do() -> None:
     with pytest.raises(InputError, match=r"only 2 usable documents of yours.*need at least 3"):
-        await build_examples([post(1), post(2)], SETTINGS, words)
+        await build_examples([post(1), post(2)], SETTINGS, OWNERS, words)
     with pytest.raises(InputError, match=r"none of the 2 documents is by owner.names \[Sam"):
-        await build_examples([post(1, author="Ann"), post(2, author="Bo")], SETTINGS, words)
+        await build_examples([post(1, author="Ann"), post(2, author="Bo")], SETTINGS, OWNERS, words)
     with pytest.raises(InputError, match="no documents yet"):
-        await build_examples([], SETTINGS, words)
+        await build_examples([], SETTINGS, OWNERS, words)
 
 
 def test_usable_instructions_are_filtered() -> None:
@@ -143,7 +146,7 @@ def test_usable_instructions_are_filtered() -> None:
 
 
 async def test_saved_files_load_with_datasets_and_name_their_content(tmp_path: Path) -> None:
-    train, test, stats = await build_examples([post(n) for n in range(6)], SETTINGS, words)
+    train, test, stats = await build_examples([post(n) for n in range(6)], SETTINGS, OWNERS, words)
     check_saved(tmp_path, train, test, stats)
 
 
@@ -182,7 +185,8 @@ async def test_what_a_source_marks_as_someone_elses_is_never_trained_on() -> Non
     mine = [post(n) for n in range(5, 9)]
     train, test, stats = await build_examples(
         [repost, guest, vouched, unknown, code, *mine],
-        DatasetSettings(owner_names=("*",), min_documents=3, test_fraction=0.3),
+        TrainingSettings(min_documents=3, test_fraction=0.3),
+        EVERYONE,
         words,
     )
     urls = {e.url for e in [*train, *test]}
@@ -191,5 +195,5 @@ async def test_what_a_source_marks_as_someone_elses_is_never_trained_on() -> Non
     assert stats.excluded["by someone else"] == 2
     assert code.url not in urls and stats.excluded["source code"] == 1
     assert unknown.url in urls  # "*" takes every author, named or not
-    _, _, named = await build_examples([vouched, unknown, *mine], SETTINGS, words)
+    _, _, named = await build_examples([vouched, unknown, *mine], SETTINGS, OWNERS, words)
     assert named.documents_used == 5 and named.excluded["no author"] == 1  # `unknown` only

@@ -25,7 +25,6 @@ from training.dataset import DatasetStats, Example, save_dataset
 from training.dataset_build import build_preference_dataset
 from training.preferences import (
     PreferencePair,
-    PreferenceSettings,
     PreferenceStats,
     build_preferences,
     feedback_pairs,
@@ -34,6 +33,7 @@ from training.preferences import (
     save_preferences,
     train_examples,
 )
+from training.settings import TrainingSettings
 
 Rated = list[tuple[DraftRecord, list[Feedback]]]
 
@@ -241,9 +241,11 @@ async def test_owner_pairs_top_up_only_when_feedback_is_thin(store: DraftStore) 
         asked.append(instruction)
         return "model text " + instruction
 
-    pairs, stats = await build_preferences(rated, train, answer, PreferenceSettings(2, 3))
+    settings = TrainingSettings(min_preference_pairs=2, synthetic_pairs=3)
+    pairs, stats = await build_preferences(rated, train, answer, settings)
     assert asked == [] and stats.pairs == {"edit": 2} and stats.owner_examples_asked == 0
-    pairs, stats = await build_preferences(rated, train, answer, PreferenceSettings(3, 3))
+    settings = TrainingSettings(min_preference_pairs=3, synthetic_pairs=3)
+    pairs, stats = await build_preferences(rated, train, answer, settings)
     assert len(asked) == 3 and stats.pairs == {"edit": 2, "owner": 3}
     assert [p.source for p in pairs] == ["edit", "edit", "owner", "owner", "owner"]
     assert stats.total == 5 and stats.drafts_with_feedback == 2
