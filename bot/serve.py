@@ -30,6 +30,7 @@ from bot.schedules.service import ScheduleService
 from bot.twin import Twin
 from bot.web.app import build_web_app
 from core.errors import TwinError
+from model.draft import DraftWriter
 from model.generator import Generator
 from training.jobs import TrainingJobs
 
@@ -84,28 +85,11 @@ async def serve(
             writer = await stack.enter_async_context(twin.draft_writer())
             # Adapters add their notifiers as they start; the schedules post through them.
             notifiers: dict[str, Notifier] = {}
-            training = TrainingJobs(twin.training_context())
-            schedules = (
-                ScheduleService(
-                    twin,
-                    notify=poster(notifiers, key="schedules.digest_to"),
-                    training=training,
-                    writer=writer,
-                )
-                if config.schedules.enabled
-                else None
-            )
-            handler = ChatHandler(
-                twin,
-                writer,
-                allowed=allowlist(config),
-                rate_per_minute=config.chat.rate_per_minute,
-                metrics=metrics,
-                training=training,
-                schedules=schedules,
-            )
+            handler = _chat_handler(twin, writer, metrics, notifiers)
+            schedules = handler.schedules
             started = await _start_web(config, handler, twin, metrics, stack)
-            started |= await _start_chat_adapters(config, handler, stack, notifiers)
+            chats, _ = await _start_chat_adapters(config, handler, stack, notifiers)
+            started |= chats
             if schedules is not None:
                 started["schedules"] = await _start_schedules(schedules, notifiers, stack)
             if config.model.reload_interval > 0:
@@ -123,6 +107,34 @@ async def serve(
     finally:
         await twin.aclose()
         log.warning("stopped")
+
+
+def _chat_handler(
+    twin: Twin, writer: DraftWriter, metrics: Metrics, notifiers: dict[str, Notifier]
+) -> ChatHandler:
+    """The command layer every front end talks to, with the training jobs and (when
+    enabled) the schedules it controls."""
+    config = twin.config
+    training = TrainingJobs(twin.training_context())
+    schedules = (
+        ScheduleService(
+            twin,
+            notify=poster(notifiers, key="schedules.digest_to"),
+            training=training,
+            writer=writer,
+        )
+        if config.schedules.enabled
+        else None
+    )
+    return ChatHandler(
+        twin,
+        writer,
+        allowed=allowlist(config),
+        rate_per_minute=config.chat.rate_per_minute,
+        metrics=metrics,
+        training=training,
+        schedules=schedules,
+    )
 
 
 async def _follow_active_model(twin: Twin, config: Config, stop: asyncio.Event) -> None:
@@ -173,11 +185,16 @@ async def _start_schedules(
 
 
 async def _start_chat_adapters(
-    config: Config, handler: ChatHandler, stack: AsyncExitStack, notifiers: dict[str, Notifier]
-) -> dict[str, str]:
+    config: Config,
+    handler: ChatHandler,
+    stack: AsyncExitStack,
+    notifiers: dict[str, Notifier] | None = None,
+) -> tuple[dict[str, str], dict[str, Notifier]]:
     """Telegram and Slack, each when its secrets are in the environment: what started
-    where; each started adapter adds its notifier (its own posts) to `notifiers`."""
+    where, and `notifiers` (a new dict when none is given), to which each started adapter
+    has added its notifier (its own posts)."""
     started: dict[str, str] = {}
+    notifiers = {} if notifiers is None else notifiers
     from bot.config import secret
 
     if secret("telegram", "token"):
@@ -188,4 +205,4 @@ async def _start_chat_adapters(
         from bot.chat.slack.adapter import start_slack
 
         started["slack"] = await start_slack(config, handler, stack, notifiers=notifiers)
-    return started
+    return started, notifiers

@@ -1,4 +1,8 @@
-"""The composition root: the only place that reads config and wires objects together.
+"""The composition root: config in, the twin's parts out, each built from its own section.
+
+`Twin` builds and hands out the parts (warehouse, index, embedder, extractors, the model
+worker, the draft writer, the training context); what they do lives in their packages.
+Secrets are read from the environment where a part is built, through `bot.config.secret`.
 
 Everything is built lazily, on first use, and at most once: `llm-twin sources` never loads
 the embedding model, and a long-running bot never reloads it.
@@ -7,6 +11,7 @@ the embedding model, and a long-running bot never reloads it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import sys
@@ -15,15 +20,14 @@ from contextlib import asynccontextmanager
 from functools import cached_property
 
 from bot.config import Config, secret
-from core.errors import ConfigError, TwinError
+from core.errors import ConfigError
 from ingest.chunking import Chunker
-from ingest.document import Document
 from ingest.extractors.base import ExtractorRegistry
-from ingest.extractors.local import path_crawler
 from ingest.extractors.registry import SourceSettings, build_registry
 from ingest.fetcher import Fetcher
-from ingest.pipeline import Ingestor, InputResult
-from ingest.urls import normalize_url
+from ingest.paths import path_crawler
+from ingest.pipeline import Ingestor
+from ingest.results import InputResult
 from ingest.warehouse.store import Warehouse
 from model.backends import open_generator
 from model.draft import DraftWriter
@@ -149,15 +153,6 @@ class Twin:
             filters=filters,
         )
 
-    def forget(self, url: str) -> list[str]:
-        """Remove a source (or one document) and its chunks. Chunks go first: if the
-        warehouse step then fails, `reindex` restores them; the reverse order could leave
-        chunks that nothing in the warehouse explains."""
-        doomed = self.warehouse.documents_under(url)
-        for document_id in doomed:
-            self.index.delete_document(document_id)
-        return self.warehouse.forget(url)
-
     async def reindex(self, on_document: Callable[[], None] | None = None) -> InputResult:
         """Rebuild the index from the warehouse (the source of truth) with the current
         embedding model and chunk settings. Works for a mismatched or missing index."""
@@ -274,22 +269,9 @@ class Twin:
             )
 
         async with self.ingestor() as ingestor:
-
-            async def read_link(url: str) -> list[Document]:
-                source = normalize_url(url)
-                documents = await self.registry.for_url(source).extract(source, ingestor.fetcher)
-                if self.config.drafting.ingest_links:
-                    # Keeping the page is a bonus: a failure here never costs the draft
-                    # the material it already has.
-                    try:
-                        result = await ingestor.add_documents(source, documents)
-                    except TwinError as exc:
-                        log.warning("could not ingest %s: %s", source, exc)
-                    else:
-                        if result.error:
-                            log.warning("could not ingest %s: %s", source, result.error)
-                return documents
-
+            read_link = functools.partial(
+                ingestor.read_link, keep=self.config.drafting.ingest_links
+            )
             yield DraftWriter(
                 worker, retrieve, read_link, drafts, self.config.drafting, self.config.owner
             )

@@ -13,6 +13,7 @@ same way.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -36,6 +37,8 @@ from retrieval.embedder import Embedder
 from retrieval.index import VectorIndex
 
 __all__ = ["Ingestor"]
+
+log = logging.getLogger(__name__)
 
 
 class Ingestor:
@@ -194,6 +197,27 @@ class Ingestor:
             return await extractor.crawl(source_url, self.fetcher, seen)
         documents = await extractor.extract(source_url, self.fetcher)
         return Crawl(documents)
+
+    def forget(self, url: str) -> list[str]:
+        """Remove a source (and its documents) or one document, with their chunks: the
+        removed document ids (none when `url` names nothing stored)."""
+        return self._writer.forget(url)
+
+    async def read_link(self, url: str, *, keep: bool = False) -> list[Document]:
+        """The documents a shared link holds (for a draft's material). With `keep`, they
+        are also stored and indexed; a failure to keep them is logged, never raised: the
+        caller already has what it asked for."""
+        source = normalize_url(url)
+        documents = await self.registry.for_url(source).extract(source, self.fetcher)
+        if keep:
+            try:
+                result = await self.add_documents(source, documents)
+            except TwinError as exc:
+                log.warning("could not keep %s: %s", source, exc)
+            else:
+                if result.error:
+                    log.warning("could not keep %s: %s", source, result.error)
+        return documents
 
     async def add_documents(self, source_url: str, documents: Sequence[Document]) -> InputResult:
         """Store and index documents extracted elsewhere (a link shared for a draft was

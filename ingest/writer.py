@@ -103,6 +103,15 @@ class DocumentWriter:
             {doc_id: [] for doc_id in ids},
         )
 
+    def forget(self, url: str) -> list[str]:
+        """Remove a source (with its documents) or one document, from the warehouse and
+        the index together; the removed document ids, sorted."""
+        doomed = self.warehouse.documents_under(url)
+        removed = self._together(lambda tx: tx.forget(url), {doc_id: [] for doc_id in doomed})
+        for late in set(removed) - set(doomed):  # stored under it since the look
+            self.index.delete_document(late)
+        return removed
+
     async def _write_loop(self, queue: asyncio.Queue[WriteJob | None]) -> None:
         """The single writer: batch what is queued, embed it, commit it."""
         finished = False

@@ -1,9 +1,10 @@
 """The platform-neutral command handler: one `Command` in, `Out` events back.
 
 Every chat front end's `TwinError` becomes its reply here (the CLI's do in
-bot/cli/context.py); a handler call never raises for bad input, and an unexpected error becomes one message (and a logged
-traceback), so one bad update never takes the bot down. Access control, the per-user rate
-limit and the one-draft-in-flight rule live here, so every adapter gets them alike.
+bot/cli/context.py); a handler call never raises for bad input, and an unexpected error
+becomes one message (and a logged traceback), so one bad update never takes the bot down.
+Access control, the per-user rate limit and the one-draft-in-flight rule live here, so
+every adapter gets them alike.
 
 `train` runs the trainer as a child process (training/jobs.py) and shows its progress
 as one message edited at most every `chat.edit_interval` seconds (the `DraftUpdate`s every
@@ -328,7 +329,8 @@ class ChatHandler:
         if not command.urls:
             raise InputError("forget", "give the link of a source, e.g. forget https://you.blog")
         url = command.urls[0]
-        removed = await asyncio.to_thread(self.twin.forget, url)
+        async with self.twin.ingestor() as ingestor:
+            removed = await asyncio.to_thread(ingestor.forget, url)
         if not removed:
             return f"⚠️ {url}: not a known source or document; see sources"
         return f"Forgot {url}: {len(removed)} documents and their chunks removed."

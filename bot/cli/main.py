@@ -154,13 +154,18 @@ def search(
 def forget(lazy: LazyTwin, url: str) -> None:
     """Remove a source (and all its documents) or one document, with its chunks."""
     with lazy.twin() as twin:
-        removed = twin.forget(url.strip())
+        removed = asyncio.run(_forget(twin, url.strip()))
         if not removed and twin.warehouse.get_source(url.strip()) is None:
             click.echo(
                 f"error: {url}: not a known source or document; see `llm-twin sources`", err=True
             )
             sys.exit(1)
         click.echo(f"forgot {url}: {len(removed)} documents and their chunks removed")
+
+
+async def _forget(twin: Twin, url: str) -> list[str]:
+    async with twin.ingestor() as ingestor:
+        return await asyncio.to_thread(ingestor.forget, url)
 
 
 @cli.command()

@@ -237,19 +237,10 @@ class Warehouse:
 
     def forget(self, url: str) -> list[str]:
         """Remove what `url` names: a source (with all its documents) and/or a document
-        (its source stays). Returns the removed document ids, sorted; unknown → []."""
-        with self._guard("forgetting"), self._writer.begin() as conn:
-            source_id = conn.scalar(
-                sa.select(sources.c.id).where(sources.c.url == url).with_for_update()
-            )
-            removed = sorted(
-                conn.scalars(
-                    sa.delete(documents).where(_under(url, source_id)).returning(documents.c.id)
-                )
-            )
-            if source_id is not None:
-                conn.execute(sa.delete(sources).where(sources.c.id == source_id))
-            return removed
+        (its source stays). Returns the removed document ids, sorted; unknown → []. The
+        warehouse alone: `Ingestor.forget` removes the chunks with it."""
+        with self.transaction() as tx:
+            return tx.forget(url)
 
     # --- internals ----------------------------------------------------------------------
 
@@ -329,6 +320,22 @@ class WarehouseTransaction:
                 return "unchanged"
             conn.execute(sa.update(documents).where(documents.c.id == document.id).values(values))
             return "changed"
+
+    def forget(self, url: str) -> list[str]:
+        """See `Warehouse.forget`."""
+        conn = self._conn
+        with self._guard("forgetting"):
+            source_id = conn.scalar(
+                sa.select(sources.c.id).where(sources.c.url == url).with_for_update()
+            )
+            removed = sorted(
+                conn.scalars(
+                    sa.delete(documents).where(_under(url, source_id)).returning(documents.c.id)
+                )
+            )
+            if source_id is not None:
+                conn.execute(sa.delete(sources).where(sources.c.id == source_id))
+            return removed
 
     def delete_document(self, doc_id: str) -> bool:
         """Remove one document (its source stays); False when it was not stored."""
