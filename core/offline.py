@@ -13,3 +13,11 @@ import os
 def stay_offline() -> None:
     """Keep transformers, sentence-transformers and huggingface_hub off the network."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def hub_online_environment() -> dict[str, str]:
+    """This process's environment with the hub allowed, for the one child process that
+    downloads what the owner asked for (`llm-twin models pull`). huggingface_hub reads the
+    switch once, at import, into a module constant: flipping it here would let every later
+    load in this process go online, so the download runs in a child that starts online."""
+    return {**os.environ, "HF_HUB_OFFLINE": "0"}

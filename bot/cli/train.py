@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -12,9 +13,10 @@ from contextlib import contextmanager
 
 import click
 
-from bot.cli.context import LazyTwin
+from bot.cli.context import LazyTwin, user_errors
 from bot.twin import Twin
 from core.errors import InputError
+from model import hub
 from training.dataset_build import build_dataset
 from training.events import TrainingMessage, event_line
 from training.lora import Progress, quiet_libraries
@@ -174,7 +176,8 @@ def quantize(lazy: LazyTwin, run_id: str | None, bits: float | None) -> None:
 @click.group("models", invoke_without_command=True)
 @click.pass_context
 def models(ctx: click.Context) -> None:
-    """Training runs and the model the bot drafts with (alone: `models list`)."""
+    """Training runs, the model the bot drafts with, and models pulled from the hub
+    (alone: `models list`)."""
     if ctx.invoked_subcommand is None:
         ctx.invoke(models_list)
 
@@ -212,6 +215,65 @@ def models_activate(lazy: LazyTwin, run_id: str) -> None:
     with lazy.twin() as twin:
         run = twin.models.activate(None if run_id == "base" else run_id)
     click.echo(f"active: {run.id if run else 'base'}")
+
+
+@models.command("pull")
+@click.argument("repo")
+@click.option("--file", "file_name", metavar="NAME", help="One file of REPO, e.g. a .gguf.")
+@click.option("--revision", metavar="REV", help="A branch, tag or commit (default: main).")
+def models_pull(repo: str, file_name: str | None, revision: str | None) -> None:
+    """Download REPO (OWNER/NAME) from the Hugging Face hub into the local HF cache: the
+    file NAME with --file (a GGUF), else the model folder. Shows progress, resumes an
+    interrupted download, checks every file against the hub's checksum, and prints the
+    model.path to set. HF_ENDPOINT, HF_TOKEN and HF_HOME are honoured. The only command
+    that downloads a model: drafting, training and serving never do."""
+    with user_errors():
+        try:
+            pulled = hub.pull(repo, file=file_name, revision=revision)
+        except KeyboardInterrupt:
+            click.echo("interrupted: what was downloaded is kept; run it again to resume", err=True)
+            sys.exit(130)
+    fetched = f"{_size(pulled.downloaded)} downloaded" if pulled.downloaded else "already here"
+    checks = sorted({f.check for f in pulled.files} - {"cached"})
+    checked = f", {'/'.join(checks)} checked" if checks else ""
+    what = f"{repo} {pulled.file}" if pulled.file else f"{repo} ({len(pulled.files)} files)"
+    click.echo(f"pulled {what}: {_size(pulled.size)}, {fetched}{checked}")
+    click.echo(f"  in {pulled.files[0].path if pulled.file else pulled.folder}")
+    settings = pulled.settings()
+    flags = " ".join(f"--set {shlex.quote(f'{k}={v}')}" for k, v in settings.items())
+    click.echo(f"draft with it: llm-twin {flags} draft ...")
+    click.echo("or in config.toml:\n  [model]")
+    for key, value in settings.items():
+        click.echo(f"  {key.removeprefix('model.')} = {json.dumps(value)}")
+
+
+@models.command("available")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def models_available(lazy: LazyTwin, as_json: bool) -> None:
+    """The models on disk: in the HF cache (what `models pull` fetched), GGUF files in the
+    models folder (model.cache_dir, else $TWIN_HOME/models) and the bundled default, with
+    sizes; * marks the one [model] names now."""
+    with user_errors():
+        config = lazy.config()
+        found = hub.available(config.model, config.model_cache_dir)
+    if as_json:
+        click.echo(json.dumps([m.to_json() for m in found], indent=2))
+        return
+    for m in found:
+        mark = "*" if m.configured else " "
+        click.echo(f"{mark} {m.name}  {_size(m.size)}  ({m.where})")
+        if m.setting:
+            click.echo(f"    model.path = {json.dumps(m.setting)}")
+    if config.model.path and not any(m.configured for m in found):
+        click.echo(f"configured: model.path = {json.dumps(config.model.path)} (not on this list)")
+
+
+def _size(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
 
 
 def _pick_run(twin: Twin, run_id: str | None, *, prefer_active: bool = False) -> Run:
