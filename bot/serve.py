@@ -30,6 +30,7 @@ from bot.schedules.service import ScheduleService
 from bot.twin import Twin
 from bot.web.app import build_web_app
 from core.errors import TwinError
+from model.backends import with_backend
 from model.draft import DraftWriter
 from model.generator import Generator
 from training.jobs import TrainingJobs
@@ -73,7 +74,7 @@ async def serve(
     twin = Twin(config, generator=generator)
     metrics = Metrics()
     try:
-        log.info("loading the model (%s backend)", config.model.backend)
+        log.info("loading the model (%s backend)", with_backend(config.model).backend)
         worker = await twin.model_worker()
         # torch and transformers leave ~600k long-lived objects: move them out of the
         # collector's sight, or each full collection stalls the loop ~0.35 s (acks to

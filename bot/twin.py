@@ -29,7 +29,7 @@ from ingest.paths import path_crawler
 from ingest.pipeline import Ingestor
 from ingest.results import InputResult
 from ingest.warehouse.store import Warehouse
-from model.backends import open_generator
+from model.backends import open_generator, with_backend
 from model.draft import DraftWriter
 from model.generator import Generator
 from model.records import DraftStore
@@ -208,7 +208,8 @@ class Twin:
     async def _open_run(self, run: Run) -> Generator | None:
         """`run`'s model, or None (with a warning) when this backend cannot serve it."""
         try:
-            generator = await self._open_generator(run.model_settings(self.config.model))
+            settings = run.model_settings(with_backend(self.config.model))
+            generator = await self._open_generator(settings)
         except ConfigError as exc:
             log.warning("the active model %s cannot be served here: %s", run.id, exc)
             return None

@@ -79,3 +79,24 @@ def copy_rope_theta_to_top_level(config_path: Path) -> None:
     if "rope_theta" not in config and "rope_theta" in rope:
         config["rope_theta"] = rope["rope_theta"]
         config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+
+
+def check_gguf(path: Path, key: str, *, kind: str = "model") -> None:
+    """Refuse, naming the config `key`, a path that is missing or not a GGUF file, and an
+    adapter that is a whole model (or a model that is an adapter)."""
+    if not path.is_file():
+        raise ConfigError(f"{key} {path} does not exist; point it at a .gguf file")
+    with path.open("rb") as handle:
+        if handle.read(4) != b"GGUF":
+            raise ConfigError(
+                f"{key} {path} is not a GGUF file (no GGUF header); convert it, or export a "
+                "trained run with `llm-twin export gguf RUN`"
+            )
+    from gguf import GGUFReader
+
+    field = GGUFReader(path).fields.get("general.type")
+    declared = bytes(field.parts[field.data[0]]).decode() if field is not None else "model"
+    if (declared == "adapter") != (kind == "adapter"):
+        raise ConfigError(
+            f"{key} {path} is a GGUF {declared}, not a{'n' if kind == 'adapter' else ''} {kind}"
+        )

@@ -4,8 +4,9 @@
 (`llm-twin models pull`). Everything else stays offline (core/offline.py): huggingface_hub
 reads the offline switch once, at import, into a module constant, so going online inside
 this process would let every later load here reach the network, and a model loaded on
-another thread meanwhile would too (patching the constant for one call has the same race). The download therefore runs in a child process started with the
-hub allowed (model/hub_download.py); this process never changes its switch. HF_ENDPOINT,
+another thread meanwhile would too (patching the constant for one call has the same
+race). The download therefore runs in a child process started with the hub allowed
+(model/hub_download.py); this process never changes its switch. HF_ENDPOINT,
 HF_TOKEN and HF_HOME reach the child with the rest of the environment.
 
 Pulled files go into the local HF cache, where the hf backend finds a repo id offline

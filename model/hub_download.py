@@ -135,6 +135,7 @@ def _transfer(repo: str, name: str, urls: tuple[str, str], partial: Path, size: 
     """Append the rest of the file to `partial` (from its current length); the bytes got."""
     from huggingface_hub.errors import HfHubHTTPError
     from huggingface_hub.file_download import http_get
+
     # Public (huggingface_hub's docs list it here), but re-exported without `__all__`.
     from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
 

@@ -18,8 +18,10 @@ EXL2_CACHES = ("fp16", "q8", "q6", "q4")
 
 @dataclass(frozen=True)
 class ModelSettings:
-    # A registered generator: "hf" (transformers), "exl2" (exllamav2 on CUDA), "openai".
-    backend: str = "hf"
+    # A registered generator: "llamacpp" (llama.cpp on a GGUF), "hf" (transformers),
+    # "exl2" (exllamav2 on CUDA), "openai". Empty: llamacpp for a GGUF when llama-cpp-python
+    # is installed, else hf.
+    backend: str = ""
     # hf: folder, .gguf file or cached hub id (empty: the bundled SmolLM2 GGUF); exl2: the
     # EXL2 folder.
     path: str = ""
@@ -51,7 +53,11 @@ class ModelSettings:
 
     def validate(self) -> None:
         backends = plugins.names(plugins.GENERATORS)
-        require(self.backend in backends, "model.backend", f"must be one of {', '.join(backends)}")
+        require(
+            self.backend in ("", *backends),
+            "model.backend",
+            f"must be one of {', '.join(backends)} (or empty to choose by the model)",
+        )
         require(
             self.cache in EXL2_CACHES, "model.cache", f"must be one of {', '.join(EXL2_CACHES)}"
         )

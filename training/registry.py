@@ -97,6 +97,8 @@ class Run:
                 f"model.backend is openai: load run {self.id}'s merged model ({merged}) "
                 "on the server instead"
             )
+        if model.backend == "llamacpp":
+            return self._gguf_settings(model)
         if model.backend == "exl2":
             exl2 = self.paths.get("exl2")
             if not exl2:
@@ -109,6 +111,21 @@ class Run:
         if not adapter:
             raise ConfigError(f"run {self.id} has no adapter; it did not finish training")
         return replace(model, path=self.base_model, gguf_file="", adapter=adapter)
+
+    def _gguf_settings(self, model: ModelSettings) -> ModelSettings:
+        """The base GGUF with this run's adapter in GGUF form (`llm-twin export gguf`)."""
+        base, adapter = self.paths.get("base_gguf"), self.paths.get("gguf_adapter")
+        if not base:
+            raise ConfigError(
+                f"run {self.id} was trained on {self.base_model}, not on a GGUF, so llama.cpp "
+                'has no base to put its adapter on; serve it with model.backend = "hf"'
+            )
+        if not adapter:
+            raise ConfigError(
+                f"run {self.id} has no GGUF adapter for the llamacpp backend; run "
+                f"`llm-twin export gguf {self.id}`"
+            )
+        return replace(model, path=base, gguf_file="", adapter=adapter)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -19,7 +19,7 @@ from typing import Any
 
 from core.errors import ConfigError
 from model.gguf import dequantized_folder
-from model.hf import resolve_model_source
+from model.hf import ModelSource, resolve_model_source
 from training.context import TrainingContext
 from training.dataset import BuiltDataset
 from training.dataset_build import build_dataset, build_preference_dataset
@@ -55,17 +55,29 @@ def training_base(context: TrainingContext) -> str:
     """The HF folder (or cached hub id) fine-tuned: training.base_model, else the
     generation model; a GGUF is dequantized once into the model cache."""
     t, m = context.settings, context.model
-    if not t.base_model and m.backend != "hf":
+    if not t.base_model and m.backend not in ("", "hf", "llamacpp"):
         raise ConfigError(
             f"model.backend is {m.backend}, whose weights cannot be fine-tuned: set "
             "training.base_model to the HF folder (or .gguf) of the model you serve"
         )
-    path, gguf = (t.base_model, "") if t.base_model else (m.path, m.gguf_file)
-    source = resolve_model_source(path, gguf)
+    source = _base_source(context)
     if source.gguf_file:
         folder = dequantized_folder(source.location, source.gguf_file, context.model_cache)
         return str(folder)
     return source.location
+
+
+def training_base_gguf(context: TrainingContext) -> str:
+    """The GGUF file the base was dequantized from ("" for an HF base): recorded with
+    the run, for `llm-twin export gguf`."""
+    source = _base_source(context)
+    return str(Path(source.location) / source.gguf_file) if source.gguf_file else ""
+
+
+def _base_source(context: TrainingContext) -> ModelSource:
+    t, m = context.settings, context.model
+    path, gguf = (t.base_model, "") if t.base_model else (m.path, m.gguf_file)
+    return resolve_model_source(path, gguf)
 
 
 def run_folder(home: Path, run_id: str) -> Path:
@@ -97,6 +109,8 @@ def train(
             dataset_folder=str(dataset.folder),
             config={"training": settings.to_json(), "dpo": dpo, "dataset": stats},
         )
+        if base_gguf := training_base_gguf(context):
+            models.add_paths(run.id, base_gguf=base_gguf)
         report(f"run {run.id}: training on {base}")
     folder = run_folder(context.home, run.id)
     info = CardInfo(run.id, run.base_model, run.dataset_hash)

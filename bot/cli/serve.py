@@ -11,6 +11,7 @@ import click
 
 from bot.cli.context import LazyTwin, user_errors
 from bot.serve import serve as run_serve
+from model.backends import with_backend
 
 
 @click.command()
@@ -39,5 +40,6 @@ def serve(lazy: LazyTwin, port: int | None, no_web: bool) -> None:
                 click.echo(f"{name}: {where}")
             click.echo("ready; Ctrl-C stops")
 
-        click.echo(f"loading the model ({config.model.backend})…", err=True)
+        backend = with_backend(config.model).backend
+        click.echo(f"loading the model ({backend})…", err=True)
         asyncio.run(run_serve(config, on_ready=ready))

@@ -110,12 +110,14 @@ def installed_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_built_ins_are_registered_as_entry_points() -> None:
     assert plugins.names(plugins.INDEX) == ("lance", "weaviate")
-    assert plugins.names(plugins.GENERATORS) == ("exl2", "hf", "openai")
+    assert plugins.names(plugins.GENERATORS) == ("exl2", "hf", "llamacpp", "openai")
     assert plugins.names(plugins.EXTRACTORS) == ("github", "linkedin", "medium", "substack")
 
 
 def test_an_unknown_name_is_refused_with_the_names_on_offer(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"model\.backend must be one of exl2, hf, openai"):
+    with pytest.raises(
+        ConfigError, match=r"model\.backend must be one of exl2, hf, llamacpp, openai"
+    ):
         load_config({"model.backend": "echo"}, env={}, home=tmp_path)
     with pytest.raises(ConfigError, match=r"index\.backend must be one of lance, weaviate"):
         plugins.load(plugins.INDEX, "memory", key="index.backend")

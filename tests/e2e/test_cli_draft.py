@@ -83,7 +83,7 @@ def test_draft_json_has_text_sources_model_and_timings(ingested: None) -> None:
         "url": (SAMPLE / "02-retrieval-before-finetuning.md").resolve().as_uri(),
         "title": "Retrieval before fine-tuning",
     }
-    assert result["model"]["backend"] == "hf"
+    assert result["model"]["backend"] == "llamacpp"  # the default for a GGUF (make builds it)
     assert result["model"]["id"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
     assert result["timings"]["completion_tokens"] <= 16
     assert {"retrieval_ms", "time_to_first_token_s", "tokens_per_second", "total_s"} <= set(

@@ -1,0 +1,199 @@
+"""The llamacpp backend on the real bundled SmolLM2 GGUF: streaming, stop strings,
+cancellation, concurrency through the worker, exact token counts, seeds, start-up
+failures, and when it is chosen by default."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from core.errors import ConfigError
+from model.backends import open_generator, with_backend
+from model.generator import Finished, GenerationParams, Message, TextDelta
+from model.hf import default_model_source
+from model.llamacpp import LlamaCppGenerator, llama_cpp_available
+from model.settings import ModelSettings
+from model.worker import ModelWorker
+
+pytestmark = pytest.mark.skipif(
+    not llama_cpp_available(), reason="llama-cpp-python is not installed (make builds it)"
+)
+
+MESSAGES = [
+    Message("system", "You write short, plain posts."),
+    Message("user", "Write two sentences about why SQLite is enough for small projects."),
+]
+GREEDY = GenerationParams(max_new_tokens=48, temperature=0.0)
+
+
+def bundled_gguf() -> Path:
+    source = default_model_source()
+    assert source.gguf_file
+    return Path(source.location) / source.gguf_file
+
+
+@pytest.fixture(scope="module")
+def llama() -> Iterator[LlamaCppGenerator]:
+    generator = LlamaCppGenerator(bundled_gguf(), max_seq_len=2048)
+    yield generator
+    asyncio.run(generator.aclose())
+
+
+async def collect(stream: AsyncIterator[object]) -> tuple[str, Finished]:
+    text, finished = [], None
+    async for event in stream:
+        if isinstance(event, TextDelta):
+            assert finished is None, "text after Finished"
+            text.append(event.text)
+        else:
+            assert isinstance(event, Finished)
+            finished = event
+    assert finished is not None
+    return "".join(text), finished
+
+
+async def test_it_streams_deltas_then_one_finished(llama: LlamaCppGenerator) -> None:
+    deltas = [e async for e in llama.stream(MESSAGES, GREEDY)]
+    texts = [e for e in deltas if isinstance(e, TextDelta)]
+    assert len(texts) > 3  # streamed, not one block
+    *_, last = deltas
+    assert isinstance(last, Finished) and last.finish_reason in ("stop", "length")
+    assert 0 < last.completion_tokens <= 48
+    assert last.time_to_first_token > 0 and last.tokens_per_second > 0
+    text, again = await collect(llama.stream(MESSAGES, GREEDY))
+    assert text == "".join(t.text for t in texts)  # greedy is repeatable
+    assert again.completion_tokens == last.completion_tokens
+
+
+async def test_prompt_tokens_are_counted_as_the_library_counts_them(
+    llama: LlamaCppGenerator,
+) -> None:
+    import llama_cpp
+
+    reference = llama_cpp.Llama(model_path=str(bundled_gguf()), n_ctx=2048, verbose=False)
+    try:
+        for messages in (MESSAGES, [Message("user", "héllo wörld — ünïcode 🚀 " * 20)]):
+            usage = reference.create_chat_completion(
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                max_tokens=1,
+                temperature=0.0,
+            )["usage"]
+            assert llama.count_tokens(messages) == usage["prompt_tokens"]
+            _, finished = await collect(llama.stream(messages, replace(GREEDY, max_new_tokens=2)))
+            assert finished.prompt_tokens == usage["prompt_tokens"]
+    finally:
+        reference.close()
+    assert "<|im_start|>assistant" in llama.render(MESSAGES)  # the GGUF's own template
+
+
+async def test_the_reply_stops_before_a_stop_string(llama: LlamaCppGenerator) -> None:
+    full, _ = await collect(llama.stream(MESSAGES, GREEDY))
+    words = full.split()
+    assert len(words) > 6
+    stop = " ".join(words[3:5])
+    text, finished = await collect(llama.stream(MESSAGES, replace(GREEDY, stop=(stop,))))
+    assert finished.finish_reason == "stop"
+    assert stop not in text and full.startswith(text) and text.strip()
+    assert full[len(text) :].startswith(stop)
+
+
+async def test_the_length_limit_ends_with_length(llama: LlamaCppGenerator) -> None:
+    text, finished = await collect(llama.stream(MESSAGES, replace(GREEDY, max_new_tokens=5)))
+    assert finished.finish_reason == "length" and finished.completion_tokens == 5
+    assert text
+
+
+async def test_cancelling_stops_decoding_within_a_token_or_two(llama: LlamaCppGenerator) -> None:
+    params = replace(GREEDY, max_new_tokens=400)
+    first = asyncio.Event()
+    at_cancel: list[int] = []
+
+    async def reader() -> None:
+        async for event in llama.stream(MESSAGES, params):
+            if isinstance(event, TextDelta) and not first.is_set():
+                first.set()
+
+    task = asyncio.create_task(reader())
+    await first.wait()
+    at_cancel.append(llama.generated_tokens)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The decoding thread is free again: a new job runs and ends normally.
+    _, finished = await collect(llama.stream(MESSAGES, replace(GREEDY, max_new_tokens=2)))
+    assert finished.completion_tokens == 2
+    after_cancel = llama.generated_tokens - 2 - at_cancel[0]
+    assert 0 <= after_cancel <= 2, f"{after_cancel} tokens were decoded after the cancel"
+
+
+async def test_two_drafts_at_once_through_the_worker(llama: LlamaCppGenerator) -> None:
+    worker = ModelWorker(llama, timeout=120, max_new_tokens=64)
+    other = [Message("user", "Name three uses of a notebook.")]
+    alone_a, _ = await collect(llama.stream(MESSAGES, GREEDY))
+    alone_b, _ = await collect(llama.stream(other, GREEDY))
+    together = await asyncio.gather(
+        collect(worker.stream("alice", MESSAGES, GREEDY)),
+        collect(worker.stream("bob", other, GREEDY)),
+    )
+    assert [text for text, _ in together] == [alone_a, alone_b]
+
+
+async def test_the_same_seed_gives_the_same_sample(llama: LlamaCppGenerator) -> None:
+    sampled = GenerationParams(max_new_tokens=24, temperature=0.9, top_p=0.95, seed=7)
+    one, _ = await collect(llama.stream(MESSAGES, sampled))
+    two, _ = await collect(llama.stream(MESSAGES, sampled))
+    other, _ = await collect(llama.stream(MESSAGES, replace(sampled, seed=8)))
+    assert one == two
+    assert one != other
+
+
+def test_start_up_failures_name_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match=r"model\.path .*missing\.gguf does not exist"):
+        LlamaCppGenerator(tmp_path / "missing.gguf")
+    fake = tmp_path / "notes.gguf"
+    fake.write_text("not a model")
+    with pytest.raises(ConfigError, match=r"is not a GGUF file"):
+        LlamaCppGenerator(fake)
+    with pytest.raises(ConfigError, match=r"model\.adapter .* is a GGUF model, not an adapter"):
+        LlamaCppGenerator(bundled_gguf(), adapter=bundled_gguf())
+    folder = tmp_path / "hf-folder"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match=r"is not a GGUF file; the llamacpp backend"):
+        asyncio.run(
+            open_generator(ModelSettings(backend="llamacpp", path=str(folder)), cache_dir=tmp_path)
+        )
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # as if it were not installed
+    with pytest.raises(ConfigError, match=r"needs llama-cpp-python: run `make install`"):
+        LlamaCppGenerator(bundled_gguf())
+
+
+def test_llamacpp_is_the_default_for_a_gguf_when_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert with_backend(ModelSettings()).backend == "llamacpp"  # the bundled GGUF
+    assert with_backend(ModelSettings(path="/models/m.gguf")).backend == "llamacpp"
+    assert with_backend(ModelSettings(path=str(tmp_path))).backend == "hf"  # an HF folder
+    assert with_backend(ModelSettings(backend="hf")).backend == "hf"  # explicit wins
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else real(name)
+    )
+    assert with_backend(ModelSettings()).backend == "hf"  # not installed: hf
+
+
+async def test_the_configured_default_model_opens_on_llamacpp(tmp_path: Path) -> None:
+    generator = await open_generator(ModelSettings(max_seq_len=1024), cache_dir=tmp_path)
+    try:
+        assert isinstance(generator, LlamaCppGenerator)
+        assert generator.backend == "llamacpp" and generator.model_version == "base"
+        assert generator.model_id.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+        assert generator.context_length == 1024
+    finally:
+        await generator.aclose()
