@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from bot.cli.context import LazyTwin, user_errors
 from bot.cli.draft import draft
+from bot.cli.export import export
 from bot.cli.ingest import ingest, recrawl, sources
 from bot.cli.schedules import schedules
 from bot.cli.serve import serve
@@ -238,6 +239,7 @@ cli.add_command(train)
 cli.add_command(eval_command)
 cli.add_command(quantize)
 cli.add_command(models)
+cli.add_command(export)
 cli.add_command(schedules)
 
 
