@@ -40,6 +40,7 @@ from retrieval.index import IndexManifest, VectorIndex, open_configured_index
 from retrieval.search import hybrid_search, multi_query_search
 from retrieval.types import SearchFilters, SearchHit
 from training.context import TrainingContext
+from training.gguf_export import servable_on_llamacpp
 from training.registry import Registry, Run
 
 log = logging.getLogger(__name__)
@@ -208,8 +209,10 @@ class Twin:
     async def _open_run(self, run: Run) -> Generator | None:
         """`run`'s model, or None (with a warning) when this backend cannot serve it."""
         try:
-            settings = run.model_settings(with_backend(self.config.model))
-            generator = await self._open_generator(settings)
+            model = with_backend(self.config.model)
+            if model.backend == "llamacpp":
+                run = await asyncio.to_thread(servable_on_llamacpp, self.models, run)
+            generator = await self._open_generator(run.model_settings(model))
         except ConfigError as exc:
             log.warning("the active model %s cannot be served here: %s", run.id, exc)
             return None

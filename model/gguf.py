@@ -100,3 +100,23 @@ def check_gguf(path: Path, key: str, *, kind: str = "model") -> None:
         raise ConfigError(
             f"{key} {path} is a GGUF {declared}, not a{'n' if kind == 'adapter' else ''} {kind}"
         )
+
+
+def check_adapter_fits(adapter: Path, model: Path) -> None:
+    """Refuse a GGUF LoRA adapter whose tensors do not fit `model`'s weights (made for
+    another base): llama.cpp itself only logs the mismatch and fails on the first token."""
+    from gguf import GGUFReader
+
+    have = {t.name: [int(n) for n in t.shape] for t in GGUFReader(model).tensors}
+    for tensor in GGUFReader(adapter).tensors:
+        if not tensor.name.endswith(".lora_a"):
+            continue
+        weight = tensor.name.removesuffix(".lora_a")
+        needs_in = int(tensor.shape[0])  # ne order: in, rank
+        shape = have.get(weight)
+        if shape is None or shape[0] != needs_in:
+            raise ConfigError(
+                f"model.adapter {adapter} does not fit {model} ({weight} is "
+                f"{shape or 'missing'} there, the adapter needs {needs_in} inputs): an adapter "
+                "must be exported from a run trained on this same base (llm-twin export gguf RUN)"
+            )

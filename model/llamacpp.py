@@ -31,7 +31,7 @@ from model.generator import (
     ThreadedJob,
     render_transcript,
 )
-from model.gguf import check_gguf
+from model.gguf import check_adapter_fits, check_gguf
 from model.hf import resolve_model_source
 from model.settings import ModelSettings
 
@@ -100,6 +100,7 @@ class LlamaCppGenerator:
         check_gguf(model_path, "model.path")
         if adapter is not None:
             check_gguf(adapter, "model.adapter", kind="adapter")
+            check_adapter_fits(adapter, model_path)
         try:
             self._llama: Any = llama_cpp.Llama(
                 model_path=str(model_path),
@@ -115,6 +116,14 @@ class LlamaCppGenerator:
                 f"llama.cpp cannot load {what}{model_path}: {exc}; an adapter must be exported "
                 "from a run trained on this same base (llm-twin export gguf RUN)"
             ) from exc
+        # llama-cpp-python does not notice a NULL adapter handle (a failed load); decoding
+        # with it would crash the process, so refuse here too.
+        if adapter is not None and not getattr(self._llama, "_lora_adapter", True):
+            self._llama.close()
+            raise ConfigError(
+                f"llama.cpp cannot load the adapter {adapter} on {model_path}: an adapter must "
+                "be exported from a run trained on this same base (llm-twin export gguf RUN)"
+            )
         metadata: dict[str, str] = dict(self._llama.metadata)
         arch = metadata.get("general.architecture", "")
         trained = int(metadata.get(f"{arch}.context_length", max_seq_len) or max_seq_len)

@@ -306,3 +306,12 @@ def default_system_prompt(jinja: str) -> str:
     """The system prompt a ChatML template writes when the conversation has none."""
     found = re.search(r"<\|im_start\|>system(?:\n|\\n)([^'\"{}<]+)<\|im_end\|>", jinja)
     return found.group(1).strip() if found else ""
+
+
+def servable_on_llamacpp(registry: Registry, run: Run) -> Run:
+    """`run`, exported as a GGUF adapter first if it was trained on a GGUF base and has
+    none yet (activating a run is enough for the llamacpp backend to serve it)."""
+    if run.paths.get("gguf_adapter") or not run.paths.get("base_gguf"):
+        return run
+    export_run(registry, run)
+    return registry.require(run.id)

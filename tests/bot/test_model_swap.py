@@ -137,3 +137,41 @@ async def test_the_active_run_is_served_from_start_up(tiny_model_dir: Path, tmp_
     finally:
         await twin.aclose()
         await trainer.aclose()
+
+
+async def test_activating_a_run_on_llamacpp_exports_and_swaps_in_its_gguf_adapter(
+    smol_dir: Path, tmp_path: Path
+) -> None:
+    """The default backend for the bundled GGUF is llamacpp: activating a run trained on
+    that GGUF's weights is enough; its adapter is exported as GGUF and hot-swapped in."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    from model.hf import default_model_source
+    from model.llamacpp import LlamaCppGenerator
+
+    source = default_model_source()
+    base_gguf = Path(source.location) / str(source.gguf_file)
+    twin = Twin(load_config({"model.max_seq_len": "1024"}, home=tmp_path / "home"))
+    other = Registry(twin.warehouse)
+    adapter = make_adapter(smol_dir, tmp_path / "adapter", "run-9")
+    run_id = trained_run(other, smol_dir, adapter, "run-9")
+    other.add_paths(run_id, base_gguf=str(base_gguf), run=str(tmp_path / "runs" / run_id))
+    try:
+        worker = await twin.model_worker()
+        old = worker.generator
+        assert isinstance(old, LlamaCppGenerator) and old.model_version == "base"
+        base_text = await text(worker)
+        in_flight = worker.stream("alice", PROMPT, GenerationParams(max_new_tokens=60))
+        assert isinstance(await anext(in_flight), TextDelta)
+
+        other.activate(run_id)
+        assert await twin.follow_active_model()
+        new = worker.generator
+        assert isinstance(new, LlamaCppGenerator) and new is not old
+        assert new.model_version == "run-9" and twin.serving_run == "run-9"
+        exported = Path(other.require(run_id).paths["gguf_adapter"])
+        assert exported.suffix == ".gguf" and exported.stat().st_size > 0  # noqa: ASYNC240
+        rest = [event async for event in in_flight]  # finishes on the old model
+        assert isinstance(rest[-1], Finished)
+        assert await text(worker) != base_text  # new drafts come from the adapter
+    finally:
+        await twin.aclose()
