@@ -8,7 +8,9 @@ a. Decode tokens/s and time to first token: `hf` (transformers on the dequantize
    `llamacpp` (our backend's `stream()`), and `plain` (llama-cpp-python's own
    `create_completion(stream=True)` on the same prompt tokens, a second `Llama` on the
    same file: the baseline for the backend's overhead).
-   Targets: llamacpp decode ≥ 5 × hf; llamacpp ≥ 0.9 × plain; TTFT no worse than hf.
+   Each round's system prompt starts with its round number, so no leg reuses a cached
+   prompt. Targets: llamacpp decode ≥ 5 × hf; llamacpp ≥ 0.9 × plain; TTFT no worse
+   than hf.
 b. One whole draft per backend, end to end: `sample/` ingested into a temp TWIN_HOME, then
    `DraftWriter.write` for 3 LinkedIn prompts (drafting.max_new_tokens 200, temperature
    0), broken down into retrieval, time to first token and decoding.
@@ -28,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -120,10 +123,13 @@ async def speed(args: argparse.Namespace) -> dict[str, Any]:
     plain = llama_cpp.Llama(model_path=str(gguf()), n_ctx=4096, verbose=False)
     results: dict[str, Any] = {}
     for target in args.prompt_tokens:
-        messages = messages_of(target, ours.count_tokens)
-        tokens = ours.encode(messages)
+        base = messages_of(target, ours.count_tokens)
         legs: dict[str, list[dict[str, float]]] = {"hf": [], "llamacpp": [], "plain": []}
         for round_ in range(args.repeats + 1):  # round 0 warms up
+            # A prompt of its own each round, so llama.cpp's prefix cache cannot skip the
+            # prompt: every time to first token includes reading the whole prompt.
+            messages = [replace(base[0], content=f"Round {round_}. {base[0].content}"), *base[1:]]
+            tokens = ours.encode(messages)
             runs = {
                 "hf": await timed_stream(hf, messages, args.new_tokens),
                 "llamacpp": await timed_stream(ours, messages, args.new_tokens),
@@ -132,7 +138,7 @@ async def speed(args: argparse.Namespace) -> dict[str, Any]:
             if round_:
                 for name, run in runs.items():
                     legs[name].append(run)
-        results[str(len(tokens))] = {
+        results[str(len(ours.encode(base)))] = {
             name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
             for name, runs in legs.items()
         }
