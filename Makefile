@@ -39,12 +39,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 # A machine that cannot build it (no compiler or cmake) keeps drafting on the hf backend.
 llamacpp: | $(BIN)/python
-	@echo "building llama-cpp-python (about 5 minutes on 2 cores, once; pip keeps the wheel)"
-	@CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
-		$(BIN)/pip install -q "$(LLAMA_CPP_SPEC)" \
-	|| echo "llama-cpp-python could not be built (see above), so drafts use the slower hf \
+	@echo "llama-cpp-python: building it once (about 5 minutes on 2 cores; pip keeps the wheel)"
+	@start=$$(date +%s); \
+	if CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+		$(BIN)/pip install -q "$(LLAMA_CPP_SPEC)"; then \
+		echo "llama-cpp-python: ready in $$(( $$(date +%s) - start )) s"; \
+	else \
+		echo "llama-cpp-python could not be built (see above), so drafts use the slower hf \
 	backend; install a C++ compiler and cmake (e.g. apt-get install g++ cmake), then run \
-	make llamacpp"
+	make llamacpp"; \
+	fi
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
