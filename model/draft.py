@@ -4,7 +4,8 @@ One `write()` call: validate the request, read the links and search the owner's 
 at the same time (optionally with model-expanded queries, fused), pack the material into
 the model's context, stream the draft through the model worker, and record it. The
 caller sees a `Prepared` event (sources, notes) before the first text, then text deltas,
-then `DraftDone` with the stored record.
+then `DraftDone` with the stored record, whose output is the finished text shaped for its
+platform (`model/shape.py`): it replaces what streamed, and its notes say what was cut.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from model.packing import Packed, pack_material
 from model.prompts import FORMATS, DraftFormat, Material, expansion_messages, parse_queries
 from model.records import DraftRecord, DraftStore, SourceRef
 from model.settings import DraftSettings, OwnerSettings
+from model.shape import shape
 from model.worker import ModelWorker
 from retrieval.types import SearchFilters, SearchHit
 
@@ -122,7 +124,9 @@ class DraftWriter:
         finally:
             # Stored however it ended: a cancelled or failed draft is a record too.
             timings["total_s"] = time.perf_counter() - started
-            record = _ended(record, "".join(text), finished, ended, timings)
+            record = _ended(
+                record, "".join(text), finished, ended, timings, self.settings.linkedin_max_chars
+            )
             self.store.save(record)
         assert finished is not None  # the worker always ends with Finished
         yield DraftDone(record, finished)
@@ -265,8 +269,11 @@ def _ended(
     finished: Finished | None,
     ended: str,
     timings: dict[str, float],
+    linkedin_max_chars: int,
 ) -> DraftRecord:
-    """The record as stored: the text so far, how it ended, and the model's own timings."""
+    """The record as stored: the text, shaped for its platform when the model finished it
+    (a cancelled or failed draft keeps what came), how it ended, the model's own timings."""
+    notes = record.notes
     if finished is not None:
         timings |= {
             "prompt_tokens": finished.prompt_tokens,
@@ -274,8 +281,17 @@ def _ended(
             "time_to_first_token_s": finished.time_to_first_token,
             "tokens_per_second": finished.tokens_per_second,
         }
+        shaped = shape(
+            output,
+            record.format,
+            finish_reason=finished.finish_reason,
+            linkedin_max_chars=linkedin_max_chars,
+        )
+        output, notes = shaped.text, (*notes, *shaped.notes)
     reason = finished.finish_reason if finished else ended
-    return dataclasses.replace(record, output=output.strip(), finish_reason=reason, timings=timings)
+    return dataclasses.replace(
+        record, output=output.strip(), finish_reason=reason, timings=timings, notes=notes
+    )
 
 
 def _describe(filters: SearchFilters) -> str:

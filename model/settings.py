@@ -112,6 +112,9 @@ class DraftSettings:
     ingest_links: bool = False
     # Links read per draft; the rest are ignored with a note.
     max_links: int = 3
+    # LinkedIn drafts are cut at a sentence end to fit this many characters (LinkedIn's own
+    # limit is 3,000).
+    linkedin_max_chars: int = 1300
 
     def params(self) -> GenerationParams:
         """The sampling parameters of a draft."""
@@ -131,3 +134,8 @@ class DraftSettings:
         require(self.context_tokens >= 0, "drafting.context_tokens", "must be 0 or more")
         require(0 <= self.expand_queries <= 5, "drafting.expand_queries", "must be 0..5")
         require(0 <= self.max_links <= 10, "drafting.max_links", "must be 0..10")
+        require(
+            200 <= self.linkedin_max_chars <= 3000,
+            "drafting.linkedin_max_chars",
+            "must be 200..3000 (LinkedIn allows 3,000)",
+        )

@@ -45,8 +45,11 @@ def draft(
     lazy: LazyTwin, prompt: str, fmt: str | None, links: tuple[str, ...], as_json: bool
 ) -> None:
     """Draft PROMPT in your voice, grounded in your own writing (use - to read the prompt
-    from stdin). Text streams to stdout; the sources it drew on follow, and notes (links
-    that could not be read, material left out) go to stderr."""
+    from stdin). Text streams to the terminal; when the finished draft is shaped for its
+    platform (a thread numbered, a post cut to length, the model's "Sure! Here's…" dropped)
+    the final text follows under a line. Piped, stdout gets the final text only. The
+    sources it drew on follow, and notes (links that could not be read, material left out,
+    what was cut) go to stderr."""
     if prompt == "-":
         prompt = sys.stdin.read()
     with lazy.twin() as twin:
@@ -62,40 +65,62 @@ def draft(
             click.echo(json.dumps(_draft_json(done), indent=2, ensure_ascii=False))
 
 
+def _streams_live() -> bool:
+    """Whether stdout is a terminal, where the draft streams as it is written."""
+    return sys.stdout.isatty()
+
+
 async def _run(twin: Twin, request: DraftRequest, as_json: bool) -> DraftDone:
     try:
         if not as_json and sys.stderr.isatty():
             click.echo("loading the model…", err=True)
+        live = not as_json and _streams_live()
         async with twin.draft_writer() as writer:
             done: DraftDone | None = None
+            streamed: list[str] = []
+            notes: tuple[str, ...] = ()
             async for event in writer.write(request):
                 if isinstance(event, Prepared):
+                    notes = event.notes
                     for note in event.notes:
                         click.echo(f"note: {note}", err=True)
                 elif isinstance(event, TextDelta):
-                    if not as_json:
+                    streamed.append(event.text)
+                    if live:
                         click.echo(event.text, nl=False)
                 elif isinstance(event, DraftDone):
                     done = event
             assert done is not None
             if not as_json:
-                _print_footer(done)
+                _print_final(done, "".join(streamed) if live else None)
+                _print_footer(done, notes)
             return done
     finally:
         await twin.aclose()
 
 
-def _print_footer(done: DraftDone) -> None:
+def _print_final(done: DraftDone, streamed: str | None) -> None:
+    """The stored (shaped) draft: after what streamed, under a line, only when shaping
+    changed it; all of it when nothing streamed (stdout is not a terminal)."""
+    text = done.draft.output
+    if streamed is None:
+        click.echo(text, nl=False)
+    elif text != streamed.strip():
+        click.echo(f"\n\n── final draft, shaped for {done.draft.format} ──\n")
+        click.echo(text, nl=False)
+
+
+def _print_footer(done: DraftDone, shown: tuple[str, ...]) -> None:
+    """Sources, then on stderr the notes not shown before the text, and the stats line."""
     record, finished = done.draft, done.finished
     click.echo()
     if record.sources:
         click.echo("\nSources:")
         for source in record.sources:
             click.echo(f"  - {source.title} <{source.url}>")
-    if finished.finish_reason == "length":
-        click.echo("note: the draft hit drafting.max_new_tokens and may be cut short", err=True)
-    elif finished.finish_reason == "timeout":
-        click.echo("note: the draft hit model.timeout and was cut short", err=True)
+    for note in record.notes:
+        if note not in shown:
+            click.echo(f"note: {note}", err=True)
     click.echo(
         f"draft {record.id}: {finished.completion_tokens} tokens, "
         f"{finished.tokens_per_second:.1f} tokens/s, first token after "

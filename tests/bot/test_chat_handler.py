@@ -15,6 +15,7 @@ from bot.chat.replies import ChatUser, DraftFinal, DraftUpdate, Out, Say
 from bot.twin import Twin
 from model.hf import HfGenerator
 from model.openai_compat import OpenAIGenerator
+from model.shape import shape
 from tests.chat_support import chat_handler
 from tests.http_server import LocalServer
 from tests.model.openai_emulator import OpenAIEmulator
@@ -92,7 +93,9 @@ async def test_a_plain_message_streams_a_draft_with_sources(
     updates = [o for o in outs if isinstance(o, DraftUpdate)]
     final = outs[-1]
     assert isinstance(final, DraftFinal)
-    assert updates and updates[-1].text.strip() == final.text
+    # the final text replaces the streamed one: the same draft, shaped for LinkedIn
+    assert updates
+    assert final.text == shape(updates[-1].text, "linkedin", finish_reason=final.finish_reason).text
     assert all(a.text in b.text for a, b in itertools.pairwise(updates))
     assert final.sources[0].title == "Retrieval before fine-tuning"
     assert "Sources:\n- Retrieval before fine-tuning <file://" in final.full_text

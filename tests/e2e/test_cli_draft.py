@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -91,13 +92,39 @@ def test_draft_json_has_text_sources_model_and_timings(ingested: None) -> None:
     )
 
 
+def draft_lines(text: str) -> list[str]:
+    """The draft's lines in what the CLI printed (stderr's notes are mixed in)."""
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("note:")]
+
+
+def numbered_thread(lines: list[str]) -> None:
+    numbers = [int(m.group(1)) for line in lines if (m := re.match(r"(\d+)/ ", line))]
+    assert lines[0].startswith("1/ ") and numbers == list(range(1, len(numbers) + 1)), lines
+
+
 def test_draft_streams_text_then_lists_sources(ingested: None) -> None:
     code, output = run("draft", "lessons from being on call", "--format", "thread")
     assert code == 0, output
     text, _, footer = output.partition("\nSources:\n")
-    assert text.strip()
+    # not a terminal: only the final draft, shaped (numbered posts), is printed
+    assert "── final draft" not in text
+    numbered_thread(draft_lines(text))
     assert "  - What on-call taught me about writing <file://" in footer
     assert "tokens/s" in footer  # the stats line (stderr, mixed in by the runner)
+
+
+def test_on_a_terminal_the_stream_is_followed_by_the_shaped_thread(
+    ingested: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.cli.draft._streams_live", lambda: True)
+    code, output = run("draft", "lessons from being on call", "--format", "thread")
+    assert code == 0, output
+    streamed, line, final = output.partition("\n\n── final draft, shaped for thread ──\n\n")
+    assert line, output  # SmolLM2 never numbers a thread itself, so shaping changed it
+    assert draft_lines(streamed) and not draft_lines(streamed)[0].startswith("1/ ")
+    text = final.partition("\nSources:\n")[0]
+    numbered_thread(draft_lines(text))
+    assert "note: cut back to the last whole sentence" in output
 
 
 def test_an_unreachable_link_still_gives_a_draft_with_a_note(ingested: None) -> None:

@@ -18,6 +18,7 @@ from model.draft import DraftDone, DraftEvent, DraftRequest, DraftWriter, Prepar
 from model.generator import GenerationParams, TextDelta
 from model.hf import HfGenerator
 from model.prompts import draft_messages
+from model.shape import shape, x_length
 from tests.http_server import LocalServer
 from tests.model.recording import RecordingGenerator
 
@@ -87,7 +88,8 @@ async def test_a_draft_is_grounded_in_retrieved_writing_and_recorded(
     assert prepared.sources == done.draft.sources
     stored = app.drafts.get(done.draft.id)
     assert stored is not None
-    assert stored.output == streamed.strip() and stored.output
+    assert stored.output  # what streamed, shaped for LinkedIn (model/shape.py)
+    assert stored.output == shape(streamed, "linkedin", finish_reason=stored.finish_reason).text
     assert stored.prompt == "Why should I try retrieval before fine-tuning?"
     assert stored.format == "linkedin" and stored.user == "owner"
     assert hits[0].chunk.chunk_id in stored.chunk_ids
@@ -112,6 +114,35 @@ async def test_each_format_has_its_own_brief(
         done = done_of(await write(writer, DraftRequest("on-call lessons", format=fmt)))
     assert brief in model.calls[-1][0][0].content
     assert done.draft.format == fmt
+
+
+async def test_the_finished_draft_is_shaped_for_its_platform_and_says_what_was_cut(
+    twin: tuple[Twin, RecordingGenerator],
+) -> None:
+    app, _ = twin
+    for tokens in (32, 35, 38):  # greedy: the first length that stops mid-sentence
+        drafting = replace(app.config.drafting, max_new_tokens=tokens)
+        app.config = replace(app.config, drafting=drafting)
+        async with app.draft_writer() as writer:
+            request = DraftRequest("lessons from being on call", format="thread")
+            events = await write(writer, request)
+        streamed = "".join(e.text for e in events if isinstance(e, TextDelta))
+        if streamed.rstrip()[-1:] not in (".", "!", "?"):
+            break
+    done = done_of(events)
+    # the draft is cut back to its last whole sentence and numbered as X posts, and that
+    # is what was stored
+    assert done.finished.finish_reason == "length"
+    assert not streamed.lstrip().startswith("1/")
+    assert done.draft.output.startswith("1/ ") and done.draft.output != streamed.strip()
+    assert done.draft.output[-1] in ".!?"
+    assert all(x_length(post) <= 280 for post in done.draft.output.split("\n\n"))
+    assert (
+        "cut back to the last whole sentence: the model stopped at drafting.max_new_tokens"
+        in done.draft.notes
+    )
+    stored = app.drafts.get(done.draft.id)
+    assert stored is not None and stored.output == done.draft.output
 
 
 async def test_a_shared_link_is_material_and_a_dead_one_is_a_note(
