@@ -34,6 +34,7 @@ from model.draft import DraftWriter
 from model.generator import Generator
 from model.records import DraftStore
 from model.settings import ModelSettings
+from model.voice import warehouse_writing
 from model.worker import ModelWorker
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.index import IndexManifest, VectorIndex, open_configured_index
@@ -259,8 +260,9 @@ class Twin:
 
     @asynccontextmanager
     async def draft_writer(self) -> AsyncIterator[DraftWriter]:
-        """A `DraftWriter` over the loaded model, the index and an open fetcher (for links
-        in prompts); with drafting.ingest_links, shared links are also ingested."""
+        """A `DraftWriter` over the loaded model, the index, the owner's writing in the
+        warehouse (for voice examples) and an open fetcher (for links in prompts); with
+        drafting.ingest_links, shared links are also ingested."""
         worker = await self.model_worker()
         index = await asyncio.to_thread(lambda: self.index)
         drafts = await asyncio.to_thread(lambda: self.drafts)
@@ -277,7 +279,13 @@ class Twin:
                 ingestor.read_link, keep=self.config.drafting.ingest_links
             )
             yield DraftWriter(
-                worker, retrieve, read_link, drafts, self.config.drafting, self.config.owner
+                worker,
+                retrieve,
+                read_link,
+                drafts,
+                self.config.drafting,
+                self.config.owner,
+                writing=warehouse_writing(self.warehouse),
             )
 
     def training_context(self) -> TrainingContext:

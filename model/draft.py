@@ -25,9 +25,10 @@ from model.filters import infer_filters
 from model.generator import Finished, GenerationParams, TextDelta
 from model.packing import Packed, pack_material
 from model.prompts import FORMATS, DraftFormat, Material, expansion_messages, parse_queries
-from model.records import DraftRecord, DraftStore, SourceRef
+from model.records import DraftRecord, DraftStore, SourceRef, SourceRole
 from model.settings import DraftSettings, OwnerSettings
 from model.shape import shape
+from model.voice import OwnerWriting, choose_voice
 from model.worker import ModelWorker
 from retrieval.types import SearchFilters, SearchHit
 
@@ -81,7 +82,11 @@ class DraftWriter:
         store: DraftStore,
         settings: DraftSettings,
         owner: OwnerSettings,
+        writing: OwnerWriting | None = None,
     ) -> None:
+        """`writing`: the owner's documents, for voice examples (`model/voice.py`); None:
+        drafts go without them."""
+        self.writing = writing
         self.worker = worker
         self.retrieve = retrieve
         self.read_link = read_link
@@ -100,11 +105,12 @@ class DraftWriter:
         pack = self._packer(prompt, fmt, params)
         pack([], [])  # a prompt too long on its own is refused before any search
 
-        hits, link_material = await asyncio.gather(
+        hits, link_material, voice = await asyncio.gather(
             self._search(query, request.user, notes, timings),
             self._read_links(links, notes, timings),
+            self._voice(query, fmt, notes),
         )
-        packed = pack(link_material, [_writing(h) for h in hits])
+        packed = pack(link_material, [_writing(h) for h in hits], voice)
         notes.extend(packed.notes)
         record = self._record(request, prompt, fmt, links, packed, params, notes)
         text: list[str] = []
@@ -145,7 +151,7 @@ class DraftWriter:
 
     def _packer(
         self, prompt: str, fmt: DraftFormat, params: GenerationParams
-    ) -> Callable[[list[Material], list[Material]], Packed]:
+    ) -> Callable[..., Packed]:
         return functools.partial(
             pack_material,
             self.worker.generator,
@@ -155,6 +161,8 @@ class DraftWriter:
             bio=self.owner.bio,
             reserve=params.max_new_tokens,
             material_tokens=self.settings.context_tokens,
+            voice_tokens=self.settings.voice_tokens,
+            voice_count=self.settings.voice_examples,
         )
 
     def _record(
@@ -180,9 +188,7 @@ class DraftWriter:
             user=request.user,
             links=tuple(links),
             chunk_ids=tuple(m.chunk_id for m in packed.kept if m.chunk_id),
-            sources=tuple(
-                dict.fromkeys(SourceRef(m.url, m.title or m.url) for m in packed.kept if m.url)
-            ),
+            sources=tuple(dict.fromkeys(_source(m) for m in packed.kept if m.url)),
             params=dataclasses.asdict(params),
             notes=tuple(notes),
         )
@@ -210,6 +216,16 @@ class DraftWriter:
             hits = await self.retrieve(queries, k=self.settings.k, filters=None)
         timings["retrieval_ms"] = (time.perf_counter() - t) * 1000
         return hits
+
+    async def _voice(self, query: str, fmt: DraftFormat, notes: list[str]) -> list[Material]:
+        if self.writing is None:
+            return []
+        names = self.owner.author_names
+        choice = await choose_voice(
+            self.retrieve, self.writing, query, fmt, names=names, settings=self.settings
+        )
+        notes.extend(choice.notes)
+        return choice.examples
 
     async def _expand(self, query: str, user: str) -> list[str]:
         count = self.settings.expand_queries
@@ -259,8 +275,19 @@ def _validate(request: DraftRequest) -> tuple[str, DraftFormat]:
 def _writing(hit: SearchHit) -> Material:
     chunk = hit.chunk
     return Material(
-        chunk.text, chunk.title, chunk.url, "writing", chunk.published_at, chunk_id=chunk.chunk_id
+        chunk.text,
+        chunk.title,
+        chunk.url,
+        "writing",
+        chunk.published_at,
+        chunk_id=chunk.chunk_id,
+        document_id=chunk.document_id,
     )
+
+
+def _source(material: Material) -> SourceRef:
+    role: SourceRole = "voice" if material.kind == "voice" else "material"
+    return SourceRef(material.url, material.title or material.url, role)
 
 
 def _ended(

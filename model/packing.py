@@ -5,6 +5,10 @@ reserved for the draft, within the model's context length; and the material with
 own budget (`drafting.context_tokens`). Links the owner shared come first and are
 shortened to fit; retrieved passages, ranked, are dropped whole from the bottom. When even
 the bare prompt does not fit, the request is refused with the numbers.
+
+Voice examples (`model/voice.py`) come last, within their own budget
+(`drafting.voice_tokens`) on top of the material's, at most `voice_count` of them, each a
+document the material does not already show (a long one is shortened to fit).
 """
 
 from __future__ import annotations
@@ -34,11 +38,14 @@ def pack_material(
     fmt: DraftFormat,
     links: Sequence[Material],
     writing: Sequence[Material],
+    voice: Sequence[Material] = (),
     *,
     owner: str,
     bio: str,
     reserve: int,
     material_tokens: int,
+    voice_tokens: int = 0,
+    voice_count: int = 0,
 ) -> Packed:
     def render(material: list[Material]) -> list[Message]:
         return draft_messages(prompt, fmt, material, owner=owner, bio=bio)
@@ -72,8 +79,37 @@ def pack_material(
             dropped += 1
     if dropped:
         notes.append(f"{dropped} retrieved passage(s) left out to fit the context")
+    kept += _pack_voice(generator, render, kept, voice, limit, voice_tokens, voice_count)
     messages = render(kept)
     return Packed(messages, kept, generator.count_tokens(messages), notes)
+
+
+def _pack_voice(
+    generator: Generator,
+    render: _Render,
+    kept: list[Material],
+    voice: Sequence[Material],
+    limit: int,
+    voice_tokens: int,
+    voice_count: int,
+) -> list[Material]:
+    """The voice examples that fit their budget, best first, none of a document (or
+    link) the material already shows."""
+    if not voice or voice_tokens <= 0 or voice_count <= 0:
+        return []
+    shown = {m.document_id for m in kept if m.document_id} | {m.url for m in kept if m.url}
+    budget = min(limit, generator.count_tokens(render(kept)) + voice_tokens)
+    examples: list[Material] = []
+    for example in voice:
+        if len(examples) == voice_count:
+            break
+        if example.document_id in shown or example.url in shown:
+            continue
+        fitted = _fit(generator, render, [*kept, *examples], example, budget)
+        if fitted is not None:
+            examples.append(fitted)
+            shown |= {key for key in (example.document_id, example.url) if key}
+    return examples
 
 
 def _fit(

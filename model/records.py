@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -22,6 +22,8 @@ from ingest.warehouse.schema import UTCDateTime
 from ingest.warehouse.store import Warehouse
 
 metadata = sa.MetaData()
+
+SourceRole = Literal["material", "voice"]
 
 drafts = sa.Table(
     "drafts",
@@ -59,10 +61,27 @@ feedback = sa.Table(
 
 @dataclass(frozen=True, slots=True)
 class SourceRef:
-    """A document a draft drew on, as the owner sees it."""
+    """A document a draft drew on, as the owner sees it, and in which role: "material"
+    (retrieved passages, shared links: what the draft says) or "voice" (the owner's own
+    pieces shown as examples of voice and shape). Stored in the drafts row's `sources`
+    JSON; rows from before roles load as "material"."""
 
     url: str
     title: str
+    role: SourceRole = "material"
+
+
+# How each role is headed where the owner reads a draft's sources (CLI, chat, web page).
+ROLE_HEADINGS: dict[SourceRole, str] = {"material": "Sources", "voice": "Voice examples"}
+
+
+def sources_by_role(sources: tuple[SourceRef, ...]) -> list[tuple[str, list[SourceRef]]]:
+    """The sources grouped under their headings, material first; empty groups left out."""
+    return [
+        (heading, [s for s in sources if s.role == role])
+        for role, heading in ROLE_HEADINGS.items()
+        if any(s.role == role for s in sources)
+    ]
 
 
 @dataclass(frozen=True)
@@ -112,7 +131,7 @@ class DraftStore:
             "format": draft.format,
             "links": list(draft.links),
             "chunk_ids": list(draft.chunk_ids),
-            "sources": [{"url": s.url, "title": s.title} for s in draft.sources],
+            "sources": [{"url": s.url, "title": s.title, "role": s.role} for s in draft.sources],
             "backend": draft.backend,
             "model_id": draft.model_id,
             "model_version": draft.model_version,
@@ -192,6 +211,13 @@ def _feedback_from_row(row: sa.RowMapping) -> Feedback:
     )
 
 
+def _source_ref(item: dict[str, Any]) -> SourceRef:
+    """A stored source; rows written before roles hold none and were all material."""
+    return SourceRef(
+        item["url"], item["title"], "voice" if item.get("role") == "voice" else "material"
+    )
+
+
 def _draft_from_row(row: sa.RowMapping) -> DraftRecord:
     return DraftRecord(
         id=row["id"],
@@ -201,7 +227,7 @@ def _draft_from_row(row: sa.RowMapping) -> DraftRecord:
         format=row["format"],
         links=tuple(row["links"]),
         chunk_ids=tuple(row["chunk_ids"]),
-        sources=tuple(SourceRef(s["url"], s["title"]) for s in row["sources"]),
+        sources=tuple(_source_ref(s) for s in row["sources"]),
         backend=row["backend"],
         model_id=row["model_id"],
         model_version=row["model_version"],

@@ -104,6 +104,11 @@ class DraftSettings:
     k: int = 6
     # Token budget for material (passages and shared links) in the prompt.
     context_tokens: int = 1500
+    # The owner's own pieces of the draft's format (their LinkedIn posts for a LinkedIn
+    # draft...) shown as examples of voice and shape, not facts (0: none); and their own
+    # token budget in the prompt, on top of context_tokens.
+    voice_examples: int = 3
+    voice_tokens: int = 800
     # Extra search queries the model writes from the prompt (0: off).
     expand_queries: int = 0
     # Read filters (platform, year) off the prompt when obvious.
@@ -132,6 +137,8 @@ class DraftSettings:
         require(0 < self.top_p <= 1, "drafting.top_p", "must be in (0, 1]")
         require(self.k >= 0, "drafting.k", "must be 0 or more")
         require(self.context_tokens >= 0, "drafting.context_tokens", "must be 0 or more")
+        require(0 <= self.voice_examples <= 10, "drafting.voice_examples", "must be 0..10")
+        require(self.voice_tokens >= 0, "drafting.voice_tokens", "must be 0 or more")
         require(0 <= self.expand_queries <= 5, "drafting.expand_queries", "must be 0..5")
         require(0 <= self.max_links <= 10, "drafting.max_links", "must be 0..10")
         require(

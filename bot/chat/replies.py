@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from model.records import SourceRef
+from model.records import SourceRef, sources_by_role
 
 FeedbackAction = Literal["up", "down", "regenerate", "edit"]
 FEEDBACK_ACTIONS: tuple[FeedbackAction, ...] = ("up", "down", "regenerate", "edit")
@@ -68,9 +68,9 @@ class DraftFinal:
         elif self.finish_reason == "length":
             lines.append("(stopped at the length limit)")
         lines += [f"note: {note}" for note in self.notes]
-        if self.sources:
-            lines.append("Sources:")
-            lines += [f"- {s.title} <{s.url}>" for s in self.sources]
+        for heading, sources in sources_by_role(self.sources):
+            lines.append(f"{heading}:")
+            lines += [f"- {s.title} <{s.url}>" for s in sources]
         return "\n".join(lines)
 
     @property

@@ -14,6 +14,7 @@ from bot.twin import Twin
 from model.draft import DraftDone, DraftRequest, Prepared
 from model.generator import TextDelta
 from model.prompts import FORMATS
+from model.records import sources_by_role
 
 
 @click.command()
@@ -37,7 +38,8 @@ from model.prompts import FORMATS
     "--json",
     "as_json",
     is_flag=True,
-    help="Print one JSON object {id, text, format, sources, notes, model, finish_reason, "
+    help="Print one JSON object {id, text, format, sources (url, title, role: material or "
+    "voice), notes, model, finish_reason, "
     "timings} at the end instead of streaming.",
 )
 @click.pass_obj
@@ -114,9 +116,9 @@ def _print_footer(done: DraftDone, shown: tuple[str, ...]) -> None:
     """Sources, then on stderr the notes not shown before the text, and the stats line."""
     record, finished = done.draft, done.finished
     click.echo()
-    if record.sources:
-        click.echo("\nSources:")
-        for source in record.sources:
+    for heading, sources in sources_by_role(record.sources):
+        click.echo(f"\n{heading}:")
+        for source in sources:
             click.echo(f"  - {source.title} <{source.url}>")
     for note in record.notes:
         if note not in shown:
@@ -135,7 +137,7 @@ def _draft_json(done: DraftDone) -> dict[str, Any]:
         "id": record.id,
         "text": record.output,
         "format": record.format,
-        "sources": [{"url": s.url, "title": s.title} for s in record.sources],
+        "sources": [{"url": s.url, "title": s.title, "role": s.role} for s in record.sources],
         "notes": list(record.notes),
         "model": {
             "backend": record.backend,

@@ -186,7 +186,7 @@ def _event(out: Out) -> dict[str, Any]:
         "draft_id": out.draft_id,
         "text": out.text,
         "format": out.format,
-        "sources": [{"url": s.url, "title": s.title} for s in out.sources],
+        "sources": [{"url": s.url, "title": s.title, "role": s.role} for s in out.sources],
         "notes": list(out.notes),
         "finish_reason": out.finish_reason,
         "footer": out.footer,

@@ -83,6 +83,7 @@ def test_draft_json_has_text_sources_model_and_timings(ingested: None) -> None:
     assert result["sources"][0] == {
         "url": (SAMPLE / "02-retrieval-before-finetuning.md").resolve().as_uri(),
         "title": "Retrieval before fine-tuning",
+        "role": "material",
     }
     assert result["model"]["backend"] == "llamacpp"  # the default for a GGUF (make builds it)
     assert result["model"]["id"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")

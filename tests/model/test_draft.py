@@ -169,7 +169,9 @@ async def test_material_is_cut_before_the_prompt_is_refused(
     twin: tuple[Twin, RecordingGenerator],
 ) -> None:
     app, model = twin
-    app.config = replace(app.config, drafting=replace(app.config.drafting, context_tokens=300))
+    # the material's budget alone (voice examples have their own: tests/model/test_voice.py)
+    drafting = replace(app.config.drafting, context_tokens=300, voice_examples=0)
+    app.config = replace(app.config, drafting=drafting)
     async with app.draft_writer() as writer:
         events = await write(writer, DraftRequest("Why should I try retrieval before fine-tuning?"))
         prepared = events[0]
@@ -264,7 +266,9 @@ async def test_expanded_queries_are_searched_and_fused(
     twin: tuple[Twin, RecordingGenerator],
 ) -> None:
     app, model = twin
-    app.config = replace(app.config, drafting=replace(app.config.drafting, expand_queries=2))
+    # voice examples off: their own search would be recorded too
+    drafting = replace(app.config.drafting, expand_queries=2, voice_examples=0)
+    app.config = replace(app.config, drafting=drafting)
     async with app.draft_writer() as writer:
         searched: list[list[str]] = []
         inner = writer.retrieve

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from ingest.warehouse.migrations import MIGRATIONS_TABLE
 from ingest.warehouse.store import Warehouse
-from model.records import DraftRecord, DraftStore, SourceRef
+from model.records import DraftRecord, DraftStore, SourceRef, drafts
 
 
 def record(prompt: str, *, user: str = "owner", minutes: int = 0) -> DraftRecord:
@@ -76,3 +77,23 @@ def test_the_model_migrations_run_once_beside_ingests(warehouse_url: str) -> Non
                 "ingest.0002_ownership_crawl_state",
                 "model.0001_drafts_feedback",
             ]
+
+
+def test_source_roles_round_trip_and_rows_from_before_roles_load_as_material(
+    warehouse_url: str,
+) -> None:
+    with Warehouse(warehouse_url) as warehouse:
+        store = DraftStore(warehouse)
+        sources = (SourceRef("https://e/a", "A"), SourceRef("https://e/b", "B", "voice"))
+        saved = store.save(replace(record("ship small"), sources=sources))
+        assert store.get(saved.id) == saved
+        old = store.save(record("old row"))
+        with warehouse.writer.begin() as conn:  # as a draft stored before roles reads
+            conn.execute(
+                drafts.update()
+                .where(drafts.c.id == old.id)
+                .values(sources=[{"url": "https://e/old", "title": "Old"}])
+            )
+        loaded = store.get(old.id)
+        assert loaded is not None
+        assert loaded.sources == (SourceRef("https://e/old", "Old", "material"),)
