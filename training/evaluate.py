@@ -11,10 +11,17 @@ Per model (`ModelSpec`: an HF folder, plus a PEFT LoRA adapter or not):
   owner's held-out answers (train and test answers when the test split has fewer than
   `MIN_CENTROID_TEXTS`);
 - stylometry of the drafts (`training.stylometry`) and its distance to the owner's held-out
-  text; the owner's vocabulary is built from train and test answers.
-Models are loaded one at a time, float32, and freed before the next. The result is an
-`EvalReport` (training/eval_report.py: the numbers, a few samples side by side, and `beats`,
-which promotion asks); it is importable from here too.
+  text; the owner's vocabulary is built from train and test answers;
+- voice: the share of the drafts that an authorship classifier (training/attribution.py),
+  trained on the owner's train answers against the base model's answers to train
+  instructions (reused from preferences.jsonl, else written here by the base model, up to
+  `base_answers_wanted`) and other people's writing (`others`), attributes to the owner,
+  with a bootstrap interval; absent when the check finds too little writing to judge.
+Per-example NLL and per-draft values are kept (`EvalReport.items`) so the promotion gate
+can weigh differences against their noise. Models are loaded one at a time, float32, and
+freed before the next. The result is an `EvalReport` (training/eval_report.py: the
+numbers, a few samples side by side, `beats` and the promotion `gate`); it is importable
+from here too.
 """
 
 from __future__ import annotations
@@ -32,9 +39,18 @@ from core.offline import stay_offline
 from model.generator import Message, render_transcript
 from retrieval.embedder import Embedder
 from training import stylometry
+from training.attribution import (
+    MIN_OTHER_TEXTS,
+    Writing,
+    base_answers,
+    instructions_to_answer,
+    judge_voice,
+    share_metrics,
+)
 from training.dataset import Example, read_split
 from training.device import resolve_device
 from training.eval_report import METRICS, PROMOTE_METRICS, EvalReport, Sample
+from training.promotion import draft_counts
 from training.settings import TrainingSettings
 
 # The report moved to training.eval_report; these names stay importable from here.
@@ -63,64 +79,132 @@ class ModelSpec:
     adapter_dir: Path | None = None
 
 
+@dataclass
+class _ModelRun:
+    nll: list[float]  # per held-out example
+    tokens: list[int]
+    drafts: list[str]  # per prompted test instruction
+    answers: list[Writing]  # the base model's answers to train instructions (base only)
+
+
+@dataclass(frozen=True)
+class _Owner:
+    vocabulary: frozenset[str]
+    style: stylometry.Stylometry
+    centroid: Any
+    centroid_from: str
+
+
 def evaluate(
     models: Sequence[ModelSpec],
     dataset_folder: Path,
     embedder: Embedder,
     settings: TrainingSettings,
     progress: Progress | None = None,
+    others: Sequence[Writing] = (),
 ) -> EvalReport:
-    """Score each model on the held-out split; see the module docstring."""
+    """Score each model on the held-out split; see the module docstring. `others` is
+    writing that is not the owner's (attribution.others_writing), for the voice check."""
     train, test = read_split(dataset_folder, "train", required=False), _read_test(dataset_folder)
     _check_models(models, settings)
     notify = progress or (lambda stage, done, total: None)
-    owner_vocabulary = stylometry.vocabulary(e.answer for e in [*train, *test])
-    owner_style = stylometry.measure([e.answer for e in test], owner_vocabulary)
-    centroid_examples, centroid = (
-        (test, "test") if len(test) >= MIN_CENTROID_TEXTS else ([*train, *test], "train and test")
-    )
-    owner_centroid = stylometry.centroid(embedder.embed([e.answer for e in centroid_examples]))
+    owner = _owner(train, test, embedder)
     styled = test[: settings.eval_drafts]
     shown = test[: settings.eval_samples]
     prompted = test[: max(len(styled), len(shown))]
-    metrics: dict[str, dict[str, float]] = {}
-    drafts: dict[str, list[str]] = {}
+    reused = base_answers(dataset_folder)
+    wanted = base_answers_wanted(settings) - len(reused) if styled else 0
+    asked = instructions_to_answer(train, reused, wanted)
+    base = next((m.name for m in models if m.adapter_dir is None), None)
+    runs: dict[str, _ModelRun] = {}
     for spec in models:
-        nll, tokens, drafts[spec.name] = _run_model(spec, test, prompted, settings, notify)
-        if tokens == 0:
-            raise ConfigError(
-                f"max_seq_len {settings.max_seq_len} leaves no room for any answer after its "
-                "prompt; raise training.max_seq_len"
-            )
-        mean_nll = nll / tokens
-        values = metrics[spec.name] = {
-            "perplexity": math.exp(mean_nll) if mean_nll < 700 else math.inf
-        }
-        values["answer_tokens"] = float(tokens)
-        written = drafts[spec.name][: len(styled)]
-        if written:
-            notify(f"style {spec.name}", 0, 1)
-            vectors = embedder.embed(written)
-            values["style_similarity"] = stylometry.similarity(vectors, owner_centroid)
-            style = stylometry.measure(written, owner_vocabulary)
-            values |= style.to_json()
-            values["stylometry_distance"] = stylometry.distance(style, owner_style)
-            values["drafts"] = float(len(written))
-            notify(f"style {spec.name}", 1, 1)
+        ask = asked if spec.name == base else []
+        runs[spec.name] = _run_model(spec, test, prompted, ask, settings, notify)
+    metrics: dict[str, dict[str, float]] = {}
+    items: dict[str, dict[str, list[float]]] = {}
+    for spec in models:
+        metrics[spec.name], items[spec.name] = _scores(
+            spec.name, runs[spec.name], len(styled), owner, embedder, settings, notify
+        )
+    negatives = [*reused, *others, *(a for run in runs.values() for a in run.answers)]
+    owner_json = owner.style.to_json()
+    drafts = {name: run.drafts[: len(styled)] for name, run in runs.items()}
+    voice = judge_voice(train, test, negatives, drafts, settings.seed) if styled else None
+    for name, values in voice.drafts.items() if voice else ():
+        items[name]["owner_probability"] = values
+        metrics[name] |= share_metrics(values, settings.seed)
+    owner_json |= share_metrics(voice.held_out, settings.seed) if voice else {}
     samples = [
-        Sample(e.instruction, _shorten(e.answer), {m.name: drafts[m.name][i] for m in models})
+        Sample(e.instruction, _shorten(e.answer), {m.name: runs[m.name].drafts[i] for m in models})
         for i, e in enumerate(shown)
     ]
     return EvalReport(
         models=[m.name for m in models],
         metrics=metrics,
-        owner=owner_style.to_json(),
+        owner=owner_json,
         samples=samples,
         dataset=str(dataset_folder),
         test_examples=len(test),
-        centroid=centroid,
+        centroid=owner.centroid_from,
         settings=_report_settings(settings),
+        owner_documents=len({e.document_id for e in [*train, *test]}),
+        items=items,
+        voice=voice.check.to_json() if voice is not None else {},
     )
+
+
+def base_answers_wanted(settings: TrainingSettings) -> int:
+    """How many train instructions the base model answers for the voice check, when the
+    preference builder left fewer of its answers: twice the drafts, at least 10."""
+    return max(2 * settings.eval_drafts, MIN_OTHER_TEXTS)
+
+
+def _owner(train: list[Example], test: list[Example], embedder: Embedder) -> _Owner:
+    """The owner's vocabulary, held-out stylometry and embedding centroid."""
+    vocabulary = stylometry.vocabulary(e.answer for e in [*train, *test])
+    style = stylometry.measure([e.answer for e in test], vocabulary)
+    examples, origin = (
+        (test, "test") if len(test) >= MIN_CENTROID_TEXTS else ([*train, *test], "train and test")
+    )
+    centroid = stylometry.centroid(embedder.embed([e.answer for e in examples]))
+    return _Owner(vocabulary, style, centroid, origin)
+
+
+def _scores(
+    name: str,
+    run: _ModelRun,
+    styled: int,
+    owner: _Owner,
+    embedder: Embedder,
+    settings: TrainingSettings,
+    notify: Progress,
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """(metrics, per-item series) of one model's run."""
+    tokens = sum(run.tokens)
+    if tokens == 0:
+        raise ConfigError(
+            f"max_seq_len {settings.max_seq_len} leaves no room for any answer after its "
+            "prompt; raise training.max_seq_len"
+        )
+    mean_nll = sum(run.nll) / tokens
+    values = {"perplexity": math.exp(mean_nll) if mean_nll < 700 else math.inf}
+    values["answer_tokens"] = float(tokens)
+    items: dict[str, list[float]] = {"nll": run.nll, "tokens": [float(t) for t in run.tokens]}
+    written = run.drafts[:styled]
+    if written:
+        notify(f"style {name}", 0, 1)
+        vectors = embedder.embed(written)
+        values["style_similarity"] = stylometry.similarity(vectors, owner.centroid)
+        items["style_similarity"] = [
+            stylometry.similarity(vectors[i : i + 1], owner.centroid) for i in range(len(written))
+        ]
+        style = stylometry.measure(written, owner.vocabulary)
+        values |= style.to_json()
+        values["stylometry_distance"] = stylometry.distance(style, owner.style)
+        values["drafts"] = float(len(written))
+        items |= draft_counts(written, owner.vocabulary)
+        notify(f"style {name}", 1, 1)
+    return values, items
 
 
 def load_model(spec: ModelSpec, device: str = "cpu") -> tuple[Any, Any]:
@@ -213,32 +297,39 @@ def _run_model(
     spec: ModelSpec,
     test: list[Example],
     prompted: list[Example],
+    asked: list[Example],
     settings: TrainingSettings,
     notify: Progress,
-) -> tuple[float, int, list[str]]:
+) -> _ModelRun:
+    """Per-example NLL of the held-out answers, drafts for `prompted`, and answers to the
+    train instructions of `asked` (the base model's, for the voice check)."""
     import torch
 
     model, tokenizer = load_model(spec, resolve_device(settings))
     try:
         window = int(getattr(model.config, "max_position_embeddings", 0) or 0)
         limit = min(settings.max_seq_len, window or settings.max_seq_len)
-        nll, tokens = 0.0, 0
+        run = _ModelRun([], [], [], [])
         for done, example in enumerate(test):
             notify(f"perplexity {spec.name}", done, len(test))
             example_nll, scored = answer_nll(
                 model, tokenizer, example.instruction, example.answer, limit
             )
-            nll, tokens = nll + example_nll, tokens + scored
+            run.nll.append(example_nll)
+            run.tokens.append(scored)
         notify(f"perplexity {spec.name}", len(test), len(test))
         torch.manual_seed(settings.seed)
-        drafts = []
-        for done, example in enumerate(prompted):
-            notify(f"drafts {spec.name}", done, len(prompted))
-            drafts.append(
-                draft(model, tokenizer, example.instruction, settings.eval_max_new_tokens)
-            )
-        notify(f"drafts {spec.name}", len(prompted), len(prompted))
-        return nll, tokens, drafts
+        for stage, examples in ((f"drafts {spec.name}", prompted), (f"answers {spec.name}", asked)):
+            for done, example in enumerate(examples):
+                notify(stage, done, len(examples))
+                text = draft(model, tokenizer, example.instruction, settings.eval_max_new_tokens)
+                if examples is prompted:
+                    run.drafts.append(text)
+                else:
+                    run.answers.append(Writing(text, example.document_id, "base model"))
+            if examples:
+                notify(stage, len(examples), len(examples))
+        return run
     finally:
         del model, tokenizer
         gc.collect()

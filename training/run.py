@@ -5,7 +5,9 @@ A run is registered only once its dataset is built (too little data fails before
 registry hears of it), marked failed with the reason on any error or interrupt (and can be
 resumed from its last checkpoint with `--resume`), and marked trained only when its
 adapter is complete on disk. Evaluation scores it against the base and the active model on
-the held-out split and activates it only if it wins on `training.promote_metric`.
+the held-out split and activates it only if the promotion gate (training/promotion.py)
+lets it through: better on `training.promote_metric` by more than the noise, and not worse
+in voice; eval.md says which rule decided.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from core.errors import ConfigError
 from model.gguf import dequantized_folder
 from model.hf import ModelSource, resolve_model_source
+from training.attribution import VoiceCheck, Writing, others_writing
 from training.context import TrainingContext
 from training.dataset import BuiltDataset
 from training.dataset_build import build_dataset, build_preference_dataset
@@ -33,6 +36,8 @@ from training.sft import train_sft
 log = logging.getLogger(__name__)
 
 Report = Callable[[str], None]
+
+MAX_OTHER_DOCUMENTS = 200
 
 
 @dataclass(frozen=True)
@@ -184,24 +189,37 @@ def evaluate_run(
         context.embedder,
         t,
         lambda stage, done, total: report(f"eval: {stage} done") if done == total else None,
+        others=_others_writing(context),
     )
+    incumbent = specs[-2].name
+    decision = result.gate(run.id, incumbent, t.promote_metric, t.promote_margin, t.seed)
+    result.promotion = decision.to_json()
     folder = run_folder(context.home, run.id) / "eval"
     result.save(folder)
     models.add_paths(run.id, eval=str(folder))
     models.add_metrics(run.id, {"eval": result.metrics})
     report(result.table())
-    incumbent = specs[-2].name
-    metric = t.promote_metric
+    if result.voice:
+        report(VoiceCheck.from_json(result.voice).line())
+    for note in decision.notes:
+        report(f"note: {note}")
     if active is not None and active.id == run.id:
         report(f"{run.id} is already the active model")
-    elif not result.beats(run.id, incumbent, metric):
-        report(f"not promoted: {run.id} does not beat {incumbent} on {metric}")
+    elif not decision.promote:
+        report(decision.line())
     elif promote:
         models.activate(run.id)
-        report(f"promoted: {run.id} beats {incumbent} on {metric} and is now the active model")
+        report(f"{decision.line()}; {run.id} is now the active model")
     else:
-        report(f"{run.id} beats {incumbent} on {metric} (--no-promote: left inactive)")
+        report(f"{run.id} passes the promotion gate (--no-promote: left inactive): {decision.why}")
     return result
+
+
+def _others_writing(context: TrainingContext) -> list[Writing]:
+    """Writing the owner stored that is not theirs, for the voice check (at most
+    `MAX_OTHER_DOCUMENTS` documents, in id order: a fixed, unsorted sample)."""
+    documents = (stored.document for stored in context.warehouse.iter_documents())
+    return others_writing(documents, context.owner.author_names, MAX_OTHER_DOCUMENTS)
 
 
 def _stage_line(result: dict[str, Any]) -> str:

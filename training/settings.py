@@ -13,7 +13,7 @@ from typing import Any
 
 from core.settings import require
 
-PROMOTE_METRICS = ("perplexity", "style")
+PROMOTE_METRICS = ("auto", "perplexity", "style", "voice")
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,12 @@ class TrainingSettings:
     eval_drafts: int = 8
     eval_samples: int = 3
     eval_max_new_tokens: int = 200
-    # What a new model must beat the active one on: "perplexity" or "style".
-    promote_metric: str = "perplexity"
+    # What a new model must beat the active one on, beyond noise (training/promotion.py):
+    # "perplexity", "style", "voice" (share of drafts attributed to the owner) or "auto"
+    # (voice with at least 20 of the owner's documents in the dataset, else perplexity).
+    promote_metric: str = "auto"
+    # Perplexity must improve by more than this share (0.01: 1 %) to promote.
+    promote_margin: float = 0.01
     # EXL2 quantization: bits per weight and for the output head.
     quantize_bits: float = 4.0
     quantize_head_bits: int = 6
@@ -108,6 +112,7 @@ class TrainingSettings:
             "training.promote_metric",
             f"must be one of {', '.join(PROMOTE_METRICS)}",
         )
+        require(0 <= self.promote_margin < 1, "training.promote_margin", "must be in [0, 1)")
         require(2.0 <= self.quantize_bits <= 8.0, "training.quantize_bits", "must be 2.0..8.0")
         require(self.quantize_head_bits in (6, 8), "training.quantize_head_bits", "must be 6 or 8")
 

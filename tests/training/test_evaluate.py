@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from core.errors import ConfigError, InputError
 from retrieval.embedder import SentenceTransformerEmbedder
+from training.attribution import Writing
 from training.dataset import DatasetStats, Example, read_split, save_dataset
 from training.evaluate import (
     EvalReport,
@@ -46,6 +48,8 @@ TEST_ANSWERS = [
     "Shipping beats polishing. I learned that the hard way 🚀 #buildinpublic",
     "Measure first, then tune. Retrieval gets you most of the way. #AI #RAG",
 ]
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
 SETTINGS = TrainingSettings(
     eval_drafts=2, eval_samples=2, eval_max_new_tokens=6, max_seq_len=256, seed=0, device="cpu"
 )
@@ -252,6 +256,52 @@ def test_base_and_tuned_are_evaluated_side_by_side(
     assert "| metric | base | tuned | owner |" in markdown
     assert markdown.count("\n### ") == 2 and TEST_ANSWERS[1] in markdown
     assert "| perplexity (lower is better) |" in report.table()
+
+
+def test_voice_is_judged_when_the_owner_wrote_enough(
+    tiny_model_dir: Path,
+    trained_adapter: Path,
+    embedder: SentenceTransformerEmbedder,
+    tmp_path: Path,
+) -> None:
+    """34 real notes by one author (tests/fixtures/simonw_til): the check learns them
+    against the sample posts and the base model's own answers, then scores the drafts."""
+    notes = sorted(p for p in (FIXTURES / "simonw_til").glob("*.md") if p.name != "README.md")
+    examples = [
+        example(n, " ".join(p.read_text(encoding="utf-8").split()[:150]))
+        for n, p in enumerate(notes[:34])
+    ]
+    folder = save_dataset(
+        tmp_path / "datasets", examples[:30], examples[30:], DatasetStats()
+    ).folder
+    others = [
+        Writing(p.read_text(encoding="utf-8").split("---", 2)[2], p.stem, "someone else")
+        for p in sorted((ROOT / "sample").glob("*.md"))
+    ]
+    settings = replace(SETTINGS, eval_drafts=4, eval_samples=1)
+    calls: list[tuple[str, int, int]] = []
+    models = [
+        ModelSpec("base", tiny_model_dir),
+        ModelSpec("tuned", tiny_model_dir, trained_adapter),
+    ]
+    report = evaluate(models, folder, embedder, settings, lambda *c: calls.append(c), others)
+
+    assert ("answers base", 10, 10) in calls and not any(c[0] == "answers tuned" for c in calls)
+    assert report.voice["usable"] and report.voice["owner_documents"] == 30
+    assert report.voice["texts"]["base model"] == 10 and report.voice["texts"]["someone else"] == 6
+    assert report.owner_documents == 34
+    assert report.owner["voice_share"] >= 0.75  # the author's held-out notes are theirs
+    for name in ("base", "tuned"):
+        values = report.metrics[name]
+        assert values["voice_share_low"] <= values["voice_share"] <= values["voice_share_high"]
+        assert len(report.items[name]["owner_probability"]) == 4
+        assert len(report.items[name]["nll"]) == 4 and len(report.items[name]["words"]) == 4
+    markdown = report.markdown()
+    assert "## Voice\n\nvoice check: held-out accuracy " in markdown
+    assert "| voice: share attributed to you (higher is better) | " in markdown
+    decision = report.gate("tuned", "base", "auto", margin=0.01)
+    assert decision.metric == "voice"  # auto: 34 documents of the owner's
+    assert decision.notes == ["promote_metric auto: voice (34 of your documents; voice needs 20)"]
 
 
 def test_beats_is_strict_and_knows_its_metrics() -> None:
