@@ -181,9 +181,7 @@ async def test_one_draft_per_user_and_cancel_stops_it(chat: tuple[ChatHandler, T
                 first_text.set()
 
     # The fixture's drafts are short; this one must outlive the messages below.
-    handler.writer.settings = replace(
-        handler.writer.settings, max_new_tokens=400, temperature=0.0
-    )
+    handler.writer.settings = replace(handler.writer.settings, max_new_tokens=400, temperature=0.0)
     task = asyncio.create_task(first())
     await first_text.wait()
     busy = texts(await said(handler.handle(OWNER, "another draft please")))
