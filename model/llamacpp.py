@@ -81,6 +81,7 @@ class LlamaCppGenerator:
             adapter=adapter,
             max_seq_len=settings.max_seq_len,
             threads=settings.threads,
+            seed=settings.seed,
         )
 
     def __init__(
@@ -90,7 +91,7 @@ class LlamaCppGenerator:
         adapter: Path | None = None,
         max_seq_len: int = 4096,
         threads: int = 0,
-        seed: int = 0,
+        seed: int = -1,
     ) -> None:
         """Load the GGUF (and the GGUF LoRA `adapter`, which must be made for this base)."""
         try:
@@ -107,7 +108,7 @@ class LlamaCppGenerator:
                 n_ctx=max_seq_len,
                 n_threads=threads or None,
                 lora_path=str(adapter) if adapter is not None else None,
-                seed=seed,
+                seed=seed if seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED,
                 verbose=False,
             )
         except (RuntimeError, ValueError) as exc:

@@ -50,6 +50,8 @@ class ModelSettings:
     slots: int = 0
     # Seconds between looks at the model registry by a running bot (0: never).
     reload_interval: float = 15.0
+    # llamacpp: the sampling seed when a request names none (-1: a new one each start).
+    seed: int = -1
 
     def validate(self) -> None:
         backends = plugins.names(plugins.GENERATORS)

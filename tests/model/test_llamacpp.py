@@ -188,6 +188,19 @@ def test_llamacpp_is_the_default_for_a_gguf_when_installed(
     assert with_backend(ModelSettings()).backend == "hf"  # not installed: hf
 
 
+async def test_the_configured_seed_makes_sampled_drafts_repeatable(tmp_path: Path) -> None:
+    settings = ModelSettings(max_seq_len=1024, seed=11)
+    sampled = GenerationParams(max_new_tokens=24, temperature=0.9, top_p=0.95)  # no seed
+    texts = []
+    for _ in range(2):
+        generator = await open_generator(settings, cache_dir=tmp_path)
+        try:
+            texts.append((await collect(generator.stream(MESSAGES, sampled)))[0])
+        finally:
+            await generator.aclose()
+    assert texts[0] == texts[1] and texts[0]
+
+
 async def test_the_configured_default_model_opens_on_llamacpp(tmp_path: Path) -> None:
     generator = await open_generator(ModelSettings(max_seq_len=1024), cache_dir=tmp_path)
     try:
