@@ -8,12 +8,12 @@ needs no torch model at all.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import replace
 from pathlib import Path
 
 from core import plugins
 from model.generator import Generator
+from model.llamacpp import llama_cpp_available
 from model.settings import ModelSettings
 
 
@@ -24,7 +24,7 @@ def with_backend(settings: ModelSettings) -> ModelSettings:
     if settings.backend:
         return settings
     gguf = not settings.path or settings.path.endswith(".gguf") or bool(settings.gguf_file)
-    fast = gguf and importlib.util.find_spec("llama_cpp") is not None
+    fast = gguf and llama_cpp_available()
     return replace(settings, backend="llamacpp" if fast else "hf")
 
 
