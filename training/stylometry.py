@@ -5,11 +5,8 @@ text: mean sentence length in words, emoji and hashtags per 100 words, and vocab
 overlap (the share of a text's lower-cased word types that the owner has used).
 `distance` folds the four into one number, 0 for identical.
 
-Words are runs of letters and digits (an apostrophe inside keeps "don't" one word; "#AI"
-is the word "AI" and a hashtag). Sentences end at ., !, ? or … followed by a space, or at
-a line break (posts often break lines instead of punctuating). An emoji is one pictograph
-with its variation selectors, skin tones and zero-width-joined parts, a flag pair or a
-keycap, so "👩‍💻" counts once.
+Words, sentences, emoji and hashtags are counted by `model/text_features.py` (the one
+definition, shared with the style profile).
 
 Style similarity works on vectors an embedder made: the mean cosine between each draft
 and the centroid (normalised mean) of the owner's texts.
@@ -17,29 +14,29 @@ and the centroid (normalised mean) of the owner's texts.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-FEATURES = ("sentence_length", "emoji_rate", "hashtag_rate", "vocabulary_overlap")
+from model.text_features import emoji, hashtags, sentences, vocabulary, words
 
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
-_HASHTAG = re.compile(r"(?<![\w#&/])#\w*[^\W\d_]\w*")
-_PICTOGRAPH = (
-    "[\u231a\u231b\u23e9-\u23fa\u24c2\u25aa\u25ab\u25b6\u25c0\u25fb-\u25fe\u2600-\u27bf"
-    "\u2934\u2935\u2b05-\u2b07\u2b1b\u2b1c\u2b50\u2b55\u3030\u303d\u3297\u3299"
-    "\U0001f000-\U0001f1e5\U0001f200-\U0001faff]"
-)
-_MODIFIER = "[\ufe0f\U0001f3fb-\U0001f3ff]"
-_EMOJI = re.compile(
-    "[\U0001f1e6-\U0001f1ff]{2}"  # a flag: two regional indicators
-    "|[0-9#*]\ufe0f?\u20e3"  # a keycap
-    f"|{_PICTOGRAPH}{_MODIFIER}*(?:\u200d{_PICTOGRAPH}{_MODIFIER}*)*"
-)
+__all__ = [
+    "FEATURES",
+    "Stylometry",
+    "centroid",
+    "distance",
+    "emoji",
+    "hashtags",
+    "measure",
+    "sentences",
+    "similarity",
+    "vocabulary",
+    "words",
+]
+
+FEATURES = ("sentence_length", "emoji_rate", "hashtag_rate", "vocabulary_overlap")
 
 
 @dataclass(frozen=True)
@@ -51,28 +48,6 @@ class Stylometry:
 
     def to_json(self) -> dict[str, float]:
         return asdict(self)
-
-
-def words(text: str) -> list[str]:
-    return _WORD.findall(text)
-
-
-def sentences(text: str) -> list[str]:
-    """The sentences of `text` that hold at least one word."""
-    return [s.strip() for s in _SENTENCE_END.split(text) if _WORD.search(s)]
-
-
-def emoji(text: str) -> list[str]:
-    return _EMOJI.findall(text)
-
-
-def hashtags(text: str) -> list[str]:
-    return _HASHTAG.findall(text)
-
-
-def vocabulary(texts: Iterable[str]) -> frozenset[str]:
-    """The lower-cased word types used across `texts`."""
-    return frozenset(w.casefold() for text in texts for w in words(text))
 
 
 def measure(texts: Sequence[str], owner_vocabulary: frozenset[str]) -> Stylometry:
