@@ -98,9 +98,19 @@ class Warehouse:
     # --- sources ------------------------------------------------------------------------
 
     def add_source(self, url: str, platform: str) -> Source:
-        """The source for `url`, created if missing (an existing one is returned as is)."""
+        """The source for `url`, created if missing. Its platform follows the documents
+        stored under it ("mixed" for a folder of several platforms' writing), and is
+        `platform` only while it holds none."""
         with self._guard("adding a source"), self._writer.begin() as conn:
-            _ensure_source(conn, url, platform)
+            source_id = _ensure_source(conn, url, platform)
+            held = conn.scalars(
+                sa.select(documents.c.platform).where(documents.c.source_id == source_id).distinct()
+            ).all()
+            if held:
+                platform = held[0] if len(held) == 1 else "mixed"
+                conn.execute(
+                    sa.update(sources).where(sources.c.id == source_id).values(platform=platform)
+                )
             source = _read_source(conn, url)
         assert source is not None  # just ensured, in the same transaction
         return source

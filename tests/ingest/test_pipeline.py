@@ -29,6 +29,9 @@ class CommitFailsWarehouse(Delegate):
             raise StorageError("database is locked")
 
 
+SAMPLE = Path(__file__).resolve().parents[2] / "sample"
+
+
 @pytest.fixture
 def twin(tmp_path: Path) -> Iterator[Twin]:
     twin = Twin(load_config(home=tmp_path / "home", env={}))
@@ -186,3 +189,17 @@ async def test_an_index_that_fails_halfway_is_put_back_to_the_warehouse(
     assert twin.index.count() == 2
     rewritten = {h.chunk.url for h in await twin.search("rewritten", k=5, alpha=0.0)}
     assert rewritten == {url for url, text in stored.items() if "rewritten" in text}
+
+
+async def test_a_folder_of_several_platforms_is_a_mixed_source(twin: Twin, tmp_path: Path) -> None:
+    """The sample folder holds LinkedIn, Medium and Substack posts: each document keeps
+    its own platform, and the source is not labelled with the first file's."""
+    sample = SAMPLE
+    single = write_posts(tmp_path / "plain", 2)
+    async with Fetcher() as fetcher:
+        results = await ingestor(twin, fetcher).ingest([str(sample), str(single)], allow_paths=True)
+    assert all(r.ok for r in results)
+    platforms = {s.url: s.platform for s in twin.warehouse.list_sources()}
+    assert platforms == {sample.as_uri(): "mixed", single.resolve().as_uri(): "local"}
+    stored = {d.platform for d in twin.warehouse.iter_documents() if "/sample/" in d.url}
+    assert stored == {"linkedin", "medium", "substack"}
