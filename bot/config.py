@@ -1,11 +1,13 @@
-"""Configuration: one function resolves it, with CLI > env > config file > defaults.
+"""Configuration: one function resolves it, with CLI > env > settings file > config file >
+defaults.
 
 Every section is the settings dataclass of the package it configures (`ingest/settings.py`,
 `model/settings.py`, …, one field per key); `Config` composes them and this module applies
 precedence and validation once. `config.toml` at the repository root documents each key
-(a test keeps the two in step). Any key can be overridden from the
-environment as `TWIN_<SECTION>__<KEY>`. `TWIN_HOME` sets the state dir, `TWIN_CONFIG`
-another config file. Secrets never come from the file.
+(a test keeps the two in step). The settings file, `$TWIN_HOME/settings.toml`, holds what
+the owner saved from the web page (bot/web/settings_file.py writes it). Any key can be
+overridden from the environment as `TWIN_<SECTION>__<KEY>`. `TWIN_HOME` sets the state dir,
+`TWIN_CONFIG` another config file. Secrets never come from either file.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from retrieval.settings import EmbeddingSettings, IndexSettings, SearchSettings
 from training.settings import TrainingSettings
 
 DEFAULT_HOME = Path(".twin")
+# The settings saved from the web page, in TWIN_HOME: above config.toml, below env and flags.
+SETTINGS_FILE = "settings.toml"
 ENV_PREFIX = "TWIN_"
 # LinkedIn's username and cookies travel with its password: from the environment only.
 _SECRET_KEY = re.compile(r"(^|_)(token|secret|password|passwd|api_key|apikey|username|cookies)$")
@@ -68,6 +72,11 @@ class Config:
     schedules: SchedulesSettings = field(default_factory=SchedulesSettings)
     # Where the values came from, for `llm-twin config`; not a setting itself.
     config_file: Path | None = None
+    # Each key set by a layer, with that layer ("command line", "environment", "settings
+    # file" or the config file's path; absent: the default), and the flags given: what
+    # the web page's settings show, and how they are resolved again after a save.
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+    overrides: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def warehouse_url(self) -> str:
@@ -105,12 +114,14 @@ def load_config(
     env: Mapping[str, str] | None = None,
     home: Path | None = None,
     config_file: Path | None = None,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Config:
     """Resolve the config. `overrides` holds CLI values as {"section.key": value}.
 
     Precedence, highest first: `overrides` (CLI flags), `TWIN_<SECTION>__<KEY>` env vars,
-    the config file (`config_file`, else `TWIN_CONFIG`, else ./config.toml if present),
-    the defaults above.
+    the settings file (`settings`, else `$TWIN_HOME/settings.toml` if present), the config
+    file (`config_file`, else `TWIN_CONFIG`, else ./config.toml if present), the defaults
+    above.
     """
     env = os.environ if env is None else env
     home = home or Path(env.get("TWIN_HOME") or DEFAULT_HOME)
@@ -122,15 +133,35 @@ def load_config(
     origins: dict[str, str] = {}
     if path is not None:
         _merge(values, origins, _read_file(path), origin=str(path))
+    saved = read_settings_file(home) if settings is None else settings
+    _merge(values, origins, saved, origin="settings file")
     _merge(values, origins, _from_env(env), origin="environment")
     _merge(values, origins, _nest(overrides or {}), origin="command line")
 
     sections = {
         name: _build_section(name, SECTIONS[name], raw, origins) for name, raw in values.items()
     }
-    config = Config(home=home, config_file=path, **sections)
+    config = Config(
+        home=home,
+        config_file=path,
+        origins=origins,
+        overrides=dict(overrides or {}),
+        **sections,
+    )
     config.validate()
     return config
+
+
+def read_settings_file(home: Path) -> dict[str, dict[str, Any]]:
+    """What the owner saved from the web page ({} when nothing was); the config file's
+    rules apply (no secrets, [section] tables)."""
+    path = home / SETTINGS_FILE
+    return _read_file(path) if path.is_file() else {}
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a key's name (`key` or `section.key`) says it holds a secret."""
+    return bool(_SECRET_KEY.search(key.rpartition(".")[2].lower()))
 
 
 def secret(section: str, key: str, env: Mapping[str, str] | None = None) -> str | None:

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import secrets
 import signal
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -28,6 +27,7 @@ from bot.config import Config
 from bot.metrics import Metrics
 from bot.schedules.service import ScheduleService
 from bot.twin import Twin
+from bot.web.access import WebToken, check_bind, tls_context
 from bot.web.app import build_web_app
 from core.errors import TwinError
 from model.backends import with_backend
@@ -65,6 +65,7 @@ async def serve(
 ) -> None:
     """Run until `stop` is set (or SIGTERM/SIGINT). `on_ready` gets what started where;
     `generator` is an already loaded model to use instead of `[model]`'s."""
+    check_bind(config.web)  # before the model loads: a refusal costs nothing
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -154,18 +155,21 @@ async def _follow_active_model(twin: Twin, config: Config, stop: asyncio.Event) 
 async def _start_web(
     config: Config, handler: ChatHandler, twin: Twin, metrics: Metrics, stack: AsyncExitStack
 ) -> dict[str, str]:
-    token = secrets.token_urlsafe(24)
+    """The page (its token kept in TWIN_HOME, the same across restarts), or with the page
+    disabled only /healthz and /metrics; over TLS when web.tls_cert is set."""
+    token = WebToken(config.home)
     page = handler if config.web.enabled else None
+    tls = tls_context(config.web)
     runner = web.AppRunner(build_web_app(page, twin, metrics, token=token), access_log=None)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
-    site = web.TCPSite(runner, config.web.host, config.web.port)
+    site = web.TCPSite(runner, config.web.host, config.web.port, ssl_context=tls)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    base = f"http://{config.web.host}:{port}"
+    base = f"{'https' if tls else 'http'}://{config.web.host}:{port}"
     if not config.web.enabled:
         return {"health": f"{base}/healthz and {base}/metrics"}
-    return {"web page": f"{base}/#token={token}", "health": f"{base}/healthz"}
+    return {"web page": f"{base}/#token={token.value()}", "health": f"{base}/healthz"}
 
 
 async def _start_schedules(

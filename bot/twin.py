@@ -249,6 +249,44 @@ class Twin:
         task.add_done_callback(self._retiring.discard)
         return True
 
+    async def reconfigure(self, config: Config, save: Callable[[], object]) -> str:
+        """Adopt `config` (settings saved from the web page; same home and stores): owner
+        and drafting settings apply to the next draft. A changed `[model]` is loaded
+        before anything changes (its ConfigError leaves all as it was), then `save()`
+        runs, then the new model is swapped in like a newly activated run. What became of
+        the model: "unchanged", "swapped", "next" (none is loaded yet: the first load
+        uses it), "restart" (an injected model: the next start loads it) or "run" (an
+        activated run keeps drafting)."""
+        kept = self._model_kept(config)
+        if kept:
+            save()
+            self.config = config
+            return kept
+        worker = await self.model_worker()
+        generator = await self._open_generator(config.model)
+        try:
+            save()
+        except BaseException:
+            await generator.aclose()
+            raise
+        self.config = config
+        old = worker.swap(generator)
+        log.warning("now drafting with %s (the saved [model])", generator.model_id)
+        task = asyncio.create_task(self._retire(worker, old))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+        return "swapped"
+
+    def _model_kept(self, config: Config) -> str:
+        """Why `config`'s [model] needs no swap now ("": it does)."""
+        if config.model == self.config.model:
+            return "unchanged"
+        if self._generator is not None or not self._serve_active:
+            return "restart"
+        if self._worker is None:
+            return "next"
+        return "run" if self.serving_run is not None else ""
+
     @staticmethod
     async def _retire(worker: ModelWorker, old: Generator) -> None:
         await worker.drained(old)

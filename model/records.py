@@ -148,14 +148,14 @@ class DraftStore:
     def get(self, draft_id: str) -> DraftRecord | None:
         with self._warehouse.guard("reading a draft"), self._warehouse.engine.connect() as conn:
             row = conn.execute(drafts.select().where(drafts.c.id == draft_id)).mappings().first()
-        return None if row is None else _draft_from_row(row)
+        return None if row is None else draft_from_row(row)
 
     def recent(self, limit: int = 20, *, user: str | None = None) -> list[DraftRecord]:
         query = drafts.select().order_by(drafts.c.created_at.desc()).limit(limit)
         if user is not None:
             query = query.where(drafts.c.user == user)
         with self._warehouse.guard("listing drafts"), self._warehouse.engine.connect() as conn:
-            return [_draft_from_row(row) for row in conn.execute(query).mappings()]
+            return [draft_from_row(row) for row in conn.execute(query).mappings()]
 
     def add_feedback(
         self,
@@ -183,7 +183,7 @@ class DraftStore:
     def feedback_for(self, draft_id: str) -> list[Feedback]:
         query = feedback.select().where(feedback.c.draft_id == draft_id).order_by(feedback.c.id)
         with self._warehouse.guard("reading feedback"), self._warehouse.engine.connect() as conn:
-            return [_feedback_from_row(r) for r in conn.execute(query).mappings()]
+            return [feedback_from_row(r) for r in conn.execute(query).mappings()]
 
     def rated_drafts(self) -> list[tuple[DraftRecord, list[Feedback]]]:
         """Every draft that has feedback, oldest first, each with its feedback in the
@@ -191,16 +191,16 @@ class DraftStore:
         rated = drafts.select().where(drafts.c.id.in_(sa.select(feedback.c.draft_id)))
         with self._warehouse.guard("reading feedback"), self._warehouse.engine.connect() as conn:
             records = [
-                _draft_from_row(row)
+                draft_from_row(row)
                 for row in conn.execute(rated.order_by(drafts.c.created_at, drafts.c.id)).mappings()
             ]
             items: dict[str, list[Feedback]] = {record.id: [] for record in records}
             for row in conn.execute(feedback.select().order_by(feedback.c.id)).mappings():
-                items.setdefault(row["draft_id"], []).append(_feedback_from_row(row))
+                items.setdefault(row["draft_id"], []).append(feedback_from_row(row))
         return [(record, items[record.id]) for record in records]
 
 
-def _feedback_from_row(row: sa.RowMapping) -> Feedback:
+def feedback_from_row(row: sa.RowMapping) -> Feedback:
     return Feedback(
         row["draft_id"],
         row["user"],
@@ -218,7 +218,7 @@ def _source_ref(item: dict[str, Any]) -> SourceRef:
     )
 
 
-def _draft_from_row(row: sa.RowMapping) -> DraftRecord:
+def draft_from_row(row: sa.RowMapping) -> DraftRecord:
     return DraftRecord(
         id=row["id"],
         created_at=row["created_at"],

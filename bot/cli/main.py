@@ -22,7 +22,8 @@ from bot.cli.ingest import ingest, recrawl, sources
 from bot.cli.schedules import schedules
 from bot.cli.serve import serve
 from bot.cli.train import dataset, eval_command, models, quantize, train
-from bot.config import SECTIONS, load_config
+from bot.cli.web import web_token
+from bot.config import SECTIONS, SETTINGS_FILE, load_config
 from bot.twin import Twin
 from retrieval.types import SearchFilters
 
@@ -218,11 +219,13 @@ def reindex(lazy: LazyTwin, backend: str | None) -> None:
 @cli.command("config")
 @click.pass_obj
 def show_config(lazy: LazyTwin) -> None:
-    """Print the resolved configuration (after flags, env and config file)."""
+    """Print the resolved configuration (after flags, env, the settings file and the
+    config file)."""
     with user_errors():
         config = lazy.config()
     click.echo(f"# home: {config.home}  (TWIN_HOME)")
     click.echo(f"# config file: {config.config_file or '(none)'}")
+    click.echo(f"# settings file: {config.home / SETTINGS_FILE}  (saved from the web page)")
     for name in SECTIONS:
         click.echo(f"\n[{name}]")
         for key, value in vars(getattr(config, name)).items():
@@ -241,6 +244,7 @@ cli.add_command(quantize)
 cli.add_command(models)
 cli.add_command(export)
 cli.add_command(schedules)
+cli.add_command(web_token)
 
 
 def main() -> None:

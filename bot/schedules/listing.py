@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from bot.schedules.scheduler import JobInfo
 from bot.schedules.state import Failure
 
-__all__ = ["describe_jobs"]
+__all__ = ["describe_jobs", "schedule_words"]
 
 
 def describe_jobs(
@@ -21,7 +21,7 @@ def describe_jobs(
         if job.kind == "heartbeat":
             continue
         when = "paused" if job.next_run is None else f"next {_when(job.next_run, now)}"
-        line = f"{job.id}: {when} ({_schedule(job)})"
+        line = f"{job.id}: {when} ({schedule_words(job)})"
         failure = failures.get(job.id.removesuffix(":retry"))
         if failure is not None and not job.retry:
             line += f"; failed {failure.failures}× in a row: {failure.last_error}"
@@ -43,7 +43,8 @@ def _when(at: datetime, now: datetime) -> str:
     return f"{at:%a %Y-%m-%d %H:%M} UTC"
 
 
-def _schedule(job: JobInfo) -> str:
+def schedule_words(job: JobInfo) -> str:
+    """When a job runs, in words: "every 6:00:00", "cron 0 9 * * mon"."""
     if job.retry:
         return "a retry after a failure"
     trigger = job.trigger

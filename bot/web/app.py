@@ -1,39 +1,80 @@
-"""The local web page: zero set-up, on loopback, behind a token printed at start.
+"""The local web app: the page, its static files and its JSON API, behind a token.
 
-The page (static/index.html) talks JSON to the API below; drafts and other replies stream
-back as server-sent events, one JSON object per event. `/healthz` and `/metrics` need no
-token (they reveal nothing but counts) and stay up even with the page disabled.
+`/` serves the page (static/index.html) to anyone: without a token it shows how to get
+in. Everything under `/api/` needs `Authorization: Bearer <token>` (the token kept in
+$TWIN_HOME/web_token, bot/web/access.py), speaks JSON, and answers bad input with
+`{"error": "<one line>"}`; replies from the command layer stream back as server-sent
+events (bot/web/sse.py). Every response carries a Content-Security-Policy that allows
+only this origin's own scripts and styles (no inline script, no eval), and
+`nosniff`/`no-referrer`/`DENY` framing headers. `/healthz` and `/metrics` need no token
+(they reveal nothing but counts) and stay up with the page disabled.
+
+The routes live with what they serve: api_drafts (message, draft, feedback, history),
+api_sources, api_training (dataset, runs, models), api_settings, api_status (status,
+schedules, style).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hmac
-import json
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Any
+from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from bot.chat.handler import ChatHandler
-from bot.chat.replies import FEEDBACK_ACTIONS, ChatUser, DraftFinal, DraftUpdate, Out, Say
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
 from bot.twin import Twin
+from bot.web import api_drafts, api_settings, api_sources, api_status, api_training
+from bot.web.access import WebToken
+from bot.web.bad_input import ApiError
+from bot.web.context import WebContext
+from core.errors import ConfigError, InputError, TwinError
 
 log = logging.getLogger(__name__)
 
-OWNER = ChatUser("web", "owner", "owner (web page)")
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "manifest-src 'self'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "object-src 'none'",
+    )
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+_JSON_LIMIT = 1024 * 1024  # bodies read whole (JSON); uploads stream (bot/web/uploads.py)
+_UNAUTHORIZED = (
+    "missing or wrong token: open the address `llm-twin serve` printed (it ends in "
+    "#token=…), or run `llm-twin web-token` to see it"
+)
 
 
 def build_web_app(
-    handler: ChatHandler | None, twin: Twin, metrics: Metrics, *, token: str
+    handler: ChatHandler | None, twin: Twin, metrics: Metrics, *, token: WebToken
 ) -> web.Application:
     """The page and its API (`handler` None: only /healthz and /metrics)."""
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=_JSON_LIMIT, middlewares=[_api_errors, _guard(token)])
+    app.on_response_prepare.append(_security_headers)
     app.router.add_get("/healthz", _healthz)
 
     async def serve_metrics(_: web.Request) -> web.Response:
@@ -43,17 +84,16 @@ def build_web_app(
     app.router.add_get("/metrics", serve_metrics)
     if handler is None:
         return app
-    api = _Api(handler, twin)
-    guard = _token_guard(token)
     app.router.add_get("/", _index)
-    app.router.add_post("/api/message", guard(api.message))
-    app.router.add_post("/api/feedback", guard(api.feedback))
-    app.router.add_post("/api/cancel", guard(api.cancel))
-    app.router.add_get("/api/sources", guard(api.sources))
-    app.router.add_post("/api/sources", guard(api.add_source))
-    app.router.add_delete("/api/sources", guard(api.remove_source))
-    app.router.add_post("/api/collect", guard(api.collect))
+    app.router.add_static("/static/", _static_folder(), follow_symlinks=False)
+    context = WebContext(handler, twin)
+    for module in (api_drafts, api_sources, api_training, api_settings, api_status):
+        module.add_routes(app, context)
     return app
+
+
+def _static_folder() -> Path:
+    return Path(str(resources.files("bot.web").joinpath("static")))
 
 
 async def _healthz(_: web.Request) -> web.Response:
@@ -61,133 +101,62 @@ async def _healthz(_: web.Request) -> web.Response:
 
 
 async def _index(_: web.Request) -> web.Response:
-    page = resources.files("bot.web").joinpath("static/index.html").read_text("utf-8")
+    page = (_static_folder() / "index.html").read_text("utf-8")
     return web.Response(text=page, content_type="text/html", charset="utf-8")
 
 
-def _token_guard(token: str) -> Callable[[_Handler], _Handler]:
-    expected = f"Bearer {token}".encode()
-
-    def wrap(route: _Handler) -> _Handler:
-        async def guarded(request: web.Request) -> web.StreamResponse:
-            given = request.headers.get("Authorization", "").encode()
-            if not hmac.compare_digest(given, expected):
-                return web.json_response(
-                    {"error": "missing or wrong token: open the URL printed at start"}, status=401
-                )
-            return await route(request)
-
-        return guarded
-
-    return wrap
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.path.startswith("/api/") or request.path == "/":
+        response.headers.setdefault("Cache-Control", "no-store")
 
 
-class _Api:
-    def __init__(self, handler: ChatHandler, twin: Twin) -> None:
-        self.handler = handler
-        self.twin = twin
+def _guard(token: WebToken) -> Middleware:
+    @web.middleware
+    async def guard(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        if request.path.startswith("/api/"):
+            given = request.headers.get("Authorization", "")
+            scheme, _, value = given.partition(" ")
+            if scheme != "Bearer" or not token.matches(value.strip()):
+                raise ApiError(401, _UNAUTHORIZED)
+        return await handler(request)
 
-    async def message(self, request: web.Request) -> web.StreamResponse:
-        body = await _json(request)
-        return await _stream(request, self.handler.handle(OWNER, str(body.get("text", ""))))
-
-    async def feedback(self, request: web.Request) -> web.StreamResponse:
-        body = await _json(request)
-        action = str(body.get("action", ""))
-        if action not in FEEDBACK_ACTIONS:
-            raise web.HTTPBadRequest(
-                text=json.dumps({"error": f"action must be one of {', '.join(FEEDBACK_ACTIONS)}"}),
-                content_type="application/json",
-            )
-        events = self.handler.feedback(
-            OWNER,
-            str(body.get("draft_id", "")),
-            action,
-            str(body.get("text", "")),
-        )
-        return await _stream(request, events)
-
-    async def cancel(self, _: web.Request) -> web.Response:
-        return web.json_response({"cancelled": await self.handler.cancel(OWNER)})
-
-    async def sources(self, _: web.Request) -> web.Response:
-        rows = await asyncio.to_thread(self.twin.warehouse.list_sources)
-        return web.json_response(
-            [
-                {
-                    "url": s.url,
-                    "platform": s.platform,
-                    "documents": s.documents,
-                    "status": s.status,
-                    "last_crawl_at": s.last_crawl_at.isoformat() if s.last_crawl_at else None,
-                    "last_error": s.last_error,
-                }
-                for s in rows
-            ]
-        )
-
-    async def add_source(self, request: web.Request) -> web.StreamResponse:
-        url = str((await _json(request)).get("url", "")).strip()
-        return await _stream(request, self.handler.handle(OWNER, f"ingest {url}"))
-
-    async def remove_source(self, request: web.Request) -> web.StreamResponse:
-        url = str((await _json(request)).get("url", "")).strip()
-        return await _stream(request, self.handler.handle(OWNER, f"forget {url}"))
-
-    async def collect(self, request: web.Request) -> web.StreamResponse:
-        """Collect again from every source (the page's "collect now" button)."""
-        rows = await asyncio.to_thread(self.twin.warehouse.list_sources)
-        urls = " ".join(s.url for s in rows if not s.url.startswith("file:"))
-        if not urls:
-            return await _stream(request, _one(Say("No web sources to collect from yet.")))
-        return await _stream(request, self.handler.handle(OWNER, f"ingest {urls}"))
+    return guard
 
 
-async def _one(out: Out) -> AsyncGenerator[Out, None]:
-    yield out
-
-
-async def _json(request: web.Request) -> dict[str, Any]:
+@web.middleware
+async def _api_errors(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """Every refusal under /api/ as `{"error": ...}` JSON: ours, aiohttp's (unknown route,
+    wrong method, body too large) and the twin's own errors."""
     try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "send a JSON object"}), content_type="application/json"
-        )
-    return body
+        return await handler(request)
+    except ApiError as exc:
+        return exc.response()
+    except web.HTTPException as exc:
+        if not request.path.startswith("/api/") or exc.status < 400:
+            raise
+        reason = _http_reason(exc, request)
+        return web.json_response({"error": reason}, status=exc.status, headers=_allow(exc))
+    except InputError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    except ConfigError as exc:
+        return web.json_response({"error": str(exc)}, status=422)
+    except TwinError as exc:
+        log.error("%s %s: %s", request.method, request.path, exc)
+        return web.json_response({"error": str(exc)}, status=500)
 
 
-async def _stream(request: web.Request, events: AsyncGenerator[Out, None]) -> web.StreamResponse:
-    """Server-sent events, one JSON object each; closing the page stops the draft."""
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-    )
-    await response.prepare(request)
-    async with contextlib.aclosing(events):
-        try:
-            async for out in events:
-                await response.write(f"data: {json.dumps(_event(out))}\n\n".encode())
-            await response.write(b'data: {"type": "end"}\n\n')
-        except ConnectionResetError:
-            log.info("the web page went away mid-stream")
-    return response
+def _http_reason(exc: web.HTTPException, request: web.Request) -> str:
+    if exc.status == 404:
+        return f"{request.path}: no such API route; the README lists them"
+    if exc.status == 405:
+        return f"{request.method} is not allowed on {request.path}"
+    if exc.status == 413:
+        return f"the request body is too large (at most {_JSON_LIMIT // 1024} kB of JSON)"
+    return exc.reason
 
 
-def _event(out: Out) -> dict[str, Any]:
-    if isinstance(out, Say):
-        return {"type": "say", "text": out.text}
-    if isinstance(out, DraftUpdate):
-        return {"type": "update", "text": out.text}
-    assert isinstance(out, DraftFinal)
-    return {
-        "type": "final",
-        "draft_id": out.draft_id,
-        "text": out.text,
-        "format": out.format,
-        "sources": [{"url": s.url, "title": s.title, "role": s.role} for s in out.sources],
-        "notes": list(out.notes),
-        "finish_reason": out.finish_reason,
-        "footer": out.footer,
-    }
+def _allow(exc: web.HTTPException) -> dict[str, str]:
+    allow = exc.headers.get("Allow")
+    return {"Allow": allow} if allow else {}

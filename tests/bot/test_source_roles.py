@@ -4,7 +4,7 @@ page shows as is) and the web page's final event."""
 from __future__ import annotations
 
 from bot.chat.replies import DraftFinal
-from bot.web.app import _event
+from bot.web.sse import event
 from model.records import SourceRef
 
 SOURCES = (
@@ -32,6 +32,6 @@ def test_the_chat_footer_lists_material_then_voice_examples() -> None:
 
 
 def test_the_web_page_gets_each_sources_role() -> None:
-    event = _event(final(SOURCES))
-    assert [s["role"] for s in event["sources"]] == ["material", "voice", "material"]
-    assert "Voice examples:\n- My LinkedIn post" in event["footer"]
+    sent = event(final(SOURCES))
+    assert [s["role"] for s in sent["sources"]] == ["material", "voice", "material"]
+    assert "Voice examples:\n- My LinkedIn post" in sent["footer"]

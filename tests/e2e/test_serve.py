@@ -48,14 +48,12 @@ async def test_the_api_needs_the_token_and_streams_drafts(
             async with http.post("/api/message", data=b"[1", headers=auth) as r:
                 assert r.status == 400 and "JSON object" in (await r.json())["error"]
             async with http.post("/api/sources", json={"url": " "}, headers=auth) as r:
+                assert r.status == 400 and (await r.json())["error"].startswith("url is empty")
+            async with http.post("/api/sources/recrawl", json={}, headers=auth) as r:
                 said = [e async for e in events(r)]
-            assert said[0]["text"].startswith("⚠️ ingest: give one or more links")
-            async with http.post("/api/collect", json={}, headers=auth) as r:
-                said = [e async for e in events(r)]
-            assert said[0]["text"] == "No web sources to collect from yet."
+            assert said[0]["text"] == "No sources yet: drop a link to your writing."
             async with http.delete("/api/sources", json={"url": page}, headers=auth) as r:
-                said = [e async for e in events(r)]
-            assert "not a known source" in said[0]["text"]
+                assert r.status == 404 and "not a known source" in (await r.json())["error"]
             async with http.post("/api/cancel", json={}, headers=auth) as r:
                 assert await r.json() == {"cancelled": False}
 
