@@ -20,6 +20,7 @@ LLAMA_CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 	-DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
 QUERY ?= should I fine-tune or use retrieval?
 PROMPT ?= why I try retrieval before fine-tuning
+DEMO_HOME ?= .twin-demo
 
 .PHONY: serve demo test test-fast lint bench install install-dev llamacpp clean
 
@@ -61,10 +62,13 @@ install-dev: $(VENV)/.installed-dev
 serve: install
 	$(BIN)/llm-twin serve
 
+# The demo keeps its own state (DEMO_HOME): your own TWIN_HOME (./.twin) is never touched.
 demo: install
-	$(BIN)/llm-twin ingest sample/
-	$(BIN)/llm-twin search "$(QUERY)"
-	$(BIN)/llm-twin --set owner.name="Sam Rivera" draft "$(PROMPT)"
+	@echo "demo: the sample posts go into $(DEMO_HOME), not into your own .twin"
+	$(BIN)/llm-twin --home "$(DEMO_HOME)" ingest sample/
+	$(BIN)/llm-twin --home "$(DEMO_HOME)" search "$(QUERY)"
+	$(BIN)/llm-twin --home "$(DEMO_HOME)" --set owner.name="Sam Rivera" --set model.seed=7 draft "$(PROMPT)"
+	@echo "demo: done; its state is in $(DEMO_HOME) (delete it, or make demo again)"
 
 lint: install-dev
 	$(BIN)/ruff check .
