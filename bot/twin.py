@@ -34,6 +34,8 @@ from model.draft import DraftWriter
 from model.generator import Generator
 from model.records import DraftStore
 from model.settings import ModelSettings
+from model.style import StyleProfile
+from model.style_store import owner_style
 from model.voice import warehouse_writing
 from model.worker import ModelWorker
 from retrieval.embedder import SentenceTransformerEmbedder
@@ -324,7 +326,15 @@ class Twin:
                 self.config.drafting,
                 self.config.owner,
                 writing=warehouse_writing(self.warehouse),
+                style=lambda: asyncio.to_thread(self.style_profile),
             )
+
+    def style_profile(self) -> StyleProfile:
+        """The owner's style profile, measured from their own writing in the warehouse
+        (no model, no index); cached in $TWIN_HOME/style until their writing changes."""
+        return owner_style(
+            self.warehouse, self.config.owner.author_names, self.config.home / "style"
+        )
 
     def training_context(self) -> TrainingContext:
         """What training works with (opens the stores): this twin's settings, folders,

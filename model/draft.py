@@ -15,7 +15,7 @@ import dataclasses
 import functools
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,11 +24,20 @@ from ingest.document import Document
 from model.filters import infer_filters
 from model.generator import Finished, GenerationParams, TextDelta
 from model.packing import Packed, pack_material
-from model.prompts import FORMATS, DraftFormat, Material, expansion_messages, parse_queries
+from model.prompts import (
+    FORMATS,
+    DraftFormat,
+    Material,
+    StyleBrief,
+    expansion_messages,
+    parse_queries,
+)
 from model.records import DraftRecord, DraftStore, SourceRef, SourceRole
 from model.settings import DraftSettings, OwnerSettings
 from model.shape import shape
-from model.voice import OwnerWriting, choose_voice
+from model.style import StyleProfile
+from model.style_guidance import too_little
+from model.voice import FORMAT_PLATFORMS, OwnerWriting, choose_voice
 from model.worker import ModelWorker
 from retrieval.types import SearchFilters, SearchHit
 
@@ -83,10 +92,13 @@ class DraftWriter:
         settings: DraftSettings,
         owner: OwnerSettings,
         writing: OwnerWriting | None = None,
+        style: Callable[[], Awaitable[StyleProfile]] | None = None,
     ) -> None:
-        """`writing`: the owner's documents, for voice examples (`model/voice.py`); None:
-        drafts go without them."""
+        """`writing`: the owner's documents, for voice examples (`model/voice.py`);
+        `style`: their style profile, for the system prompt (`model/style.py`); None:
+        drafts go without them (the owner's voice notes are given either way)."""
         self.writing = writing
+        self.style = style
         self.worker = worker
         self.retrieve = retrieve
         self.read_link = read_link
@@ -105,12 +117,13 @@ class DraftWriter:
         pack = self._packer(prompt, fmt, params)
         pack([], [])  # a prompt too long on its own is refused before any search
 
-        hits, link_material, voice = await asyncio.gather(
+        hits, link_material, voice, style = await asyncio.gather(
             self._search(query, request.user, notes, timings),
             self._read_links(links, notes, timings),
             self._voice(query, fmt, notes),
+            self._style(fmt, notes),
         )
-        packed = pack(link_material, [_writing(h) for h in hits], voice)
+        packed = pack(link_material, [_writing(h) for h in hits], voice, style=style)
         notes.extend(packed.notes)
         record = self._record(request, prompt, fmt, links, packed, params, notes)
         text: list[str] = []
@@ -226,6 +239,23 @@ class DraftWriter:
         )
         notes.extend(choice.notes)
         return choice.examples
+
+    async def _style(self, fmt: DraftFormat, notes: list[str]) -> StyleBrief:
+        """The "Your style" block: the profile's guidance for the format's platform (or
+        all the owner's writing), the owner's voice notes, LinkedIn's target length."""
+        guidance: list[str] = []
+        source: str | None = None
+        if self.style is not None and self.owner.author_names:
+            profile = await self.style()
+            source, guidance = profile.prompt_guidance(FORMAT_PLATFORMS[fmt])
+            if not guidance:
+                notes.append(too_little(profile.documents))
+        return StyleBrief(
+            tuple(guidance),
+            f"{source} writing" if source else "writing",
+            tuple(n.strip() for n in self.owner.voice_notes),
+            self.settings.linkedin_max_chars,
+        )
 
     async def _expand(self, query: str, user: str) -> list[str]:
         count = self.settings.expand_queries

@@ -9,6 +9,11 @@ the bare prompt does not fit, the request is refused with the numbers.
 Voice examples (`model/voice.py`) come last, within their own budget
 (`drafting.voice_tokens`) on top of the material's, at most `voice_count` of them, each a
 document the material does not already show (a long one is shortened to fit).
+
+The "Your style" block of the system prompt (`StyleBrief`: a dozen short lines at most,
+and the owner's own voice notes) is part of the bare prompt. When the bare prompt does not
+fit with it, the measured guidance is left out, then the notes, each with a note, before
+the request is refused.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from core.errors import InputError
 from model.generator import Generator, Message
-from model.prompts import DraftFormat, Material, draft_messages
+from model.prompts import DraftFormat, Material, StyleBrief, draft_messages
 
 _MIN_LINK_TOKENS = 64
 _Render = Callable[[list[Material]], list[Message]]
@@ -46,12 +51,17 @@ def pack_material(
     material_tokens: int,
     voice_tokens: int = 0,
     voice_count: int = 0,
+    style: StyleBrief | None = None,
 ) -> Packed:
-    def render(material: list[Material]) -> list[Message]:
-        return draft_messages(prompt, fmt, material, owner=owner, bio=bio)
+    def render_with(brief: StyleBrief) -> _Render:
+        def render(material: list[Material]) -> list[Message]:
+            return draft_messages(prompt, fmt, material, owner=owner, bio=bio, style=brief)
+
+        return render
 
     limit = generator.context_length - reserve
-    bare = generator.count_tokens(render([]))
+    notes: list[str] = []
+    render, bare = _fit_style(generator, render_with, style or StyleBrief(), limit, notes)
     if bare > limit:
         raise InputError(
             "prompt",
@@ -61,7 +71,6 @@ def pack_material(
         )
     budget = min(limit, bare + material_tokens)
     kept: list[Material] = []
-    notes: list[str] = []
     for link in links:
         fitted = _fit(generator, render, kept, link, budget)
         if fitted is None:
@@ -82,6 +91,28 @@ def pack_material(
     kept += _pack_voice(generator, render, kept, voice, limit, voice_tokens, voice_count)
     messages = render(kept)
     return Packed(messages, kept, generator.count_tokens(messages), notes)
+
+
+def _fit_style(
+    generator: Generator,
+    render_with: Callable[[StyleBrief], _Render],
+    style: StyleBrief,
+    limit: int,
+    notes: list[str],
+) -> tuple[_Render, int]:
+    """The renderer of the fullest style brief whose bare prompt fits `limit` (the
+    measured guidance goes first, then the owner's notes), and that prompt's tokens."""
+    lighter = [style, replace(style, guidance=()), replace(style, guidance=(), notes=())]
+    for brief in dict.fromkeys(lighter):
+        render = render_with(brief)
+        bare = generator.count_tokens(render([]))
+        if bare <= limit:
+            break
+        if brief.guidance:
+            notes.append("your style guidance was left out to fit the context")
+        elif brief.notes:
+            notes.append("your voice notes (owner.voice_notes) were left out to fit the context")
+    return render, bare
 
 
 def _pack_voice(

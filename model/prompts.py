@@ -8,6 +8,11 @@ defanged, so a post cannot close its own tag and speak as the owner.
 Voice examples (`model/voice.py`: the owner's own pieces of the requested format) are
 fenced apart, in <example kind="voice"> tags after the material, and the system prompt
 says to imitate their voice and shape but not to reuse their facts.
+
+The system prompt's "Your style" block (`StyleBrief`) carries the owner's measured habits
+(`model/style.py`'s guidance for the draft's platform) and their own do/don't lines
+(`[owner] voice_notes`); where those differ from the format's brief, the style wins, but
+never over a length limit.
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ from model.generator import Message
 
 DraftFormat = Literal["linkedin", "thread", "article", "answer"]
 FORMATS: tuple[DraftFormat, ...] = ("linkedin", "thread", "article", "answer")
+LINKEDIN_TARGET_CHARS = 1300  # drafting.linkedin_max_chars when nothing says otherwise
 
 _FORMAT_BRIEFS: dict[DraftFormat, str] = {
     "linkedin": (
         "Write one LinkedIn post. Open with a one-line hook, then three to six short "
         "paragraphs, plain text, no headings. End with a question or a takeaway. At most "
-        "three hashtags, at the very end. Stay under 1,300 characters."
+        "three hashtags, at the very end. Stay under {linkedin_max_chars:,} characters."
     ),
     "thread": (
         "Write an X (Twitter) thread of four to eight posts. Number them 1/, 2/, 3/ and so "
@@ -59,6 +65,13 @@ _VOICE = (
     "claims, numbers or topics. Facts come from the material and the request."
 )
 
+_STYLE = "\nYour style, measured from {name}'s own {source} (match it):\n{lines}"
+_NOTES = "\n{name}'s own rules for their voice (always follow them):\n{lines}"
+_STYLE_WINS = (
+    "\nWhere your style differs from the instructions above, follow your style, but "
+    "never exceed a length limit."
+)
+
 _TAG = re.compile(r"<(\s*/?\s*)(material|example)", re.IGNORECASE)
 
 
@@ -88,10 +101,40 @@ class Material:
         return f"<{tag} {' '.join(attrs)}>\n{body}\n</{tag}>"
 
 
-def system_prompt(fmt: DraftFormat, owner: str, bio: str = "", *, voice: bool = False) -> str:
+@dataclass(frozen=True)
+class StyleBrief:
+    """The "Your style" block: the owner's measured habits for the draft's platform
+    (measured from `source`, e.g. "LinkedIn posts"), their own do/don't lines, and the
+    LinkedIn target length."""
+
+    guidance: tuple[str, ...] = ()
+    source: str = "writing"
+    notes: tuple[str, ...] = ()
+    linkedin_max_chars: int = LINKEDIN_TARGET_CHARS
+
+
+def system_prompt(
+    fmt: DraftFormat,
+    owner: str,
+    bio: str = "",
+    *,
+    voice: bool = False,
+    style: StyleBrief | None = None,
+) -> str:
+    style = style or StyleBrief()
     bio_line = f" {bio.strip()}" if bio.strip() else ""
-    text = _SYSTEM.format(name=owner, bio=bio_line, brief=_FORMAT_BRIEFS[fmt])
-    return text + _VOICE.format(name=owner) if voice else text
+    brief = _FORMAT_BRIEFS[fmt].format(linkedin_max_chars=style.linkedin_max_chars)
+    text = _SYSTEM.format(name=owner, bio=bio_line, brief=brief)
+    if voice:
+        text += _VOICE.format(name=owner)
+    if style.guidance:
+        lines = "\n".join(f"- {line}" for line in style.guidance)
+        text += _STYLE.format(name=owner, source=style.source, lines=lines)
+    if style.notes:
+        text += _NOTES.format(name=owner, lines="\n".join(f"- {n}" for n in style.notes))
+    if style.guidance or style.notes:
+        text += _STYLE_WINS
+    return text
 
 
 def draft_messages(
@@ -101,9 +144,10 @@ def draft_messages(
     *,
     owner: str,
     bio: str = "",
+    style: StyleBrief | None = None,
 ) -> list[Message]:
-    """The conversation sent to the model: system brief, then material, voice examples
-    and the request."""
+    """The conversation sent to the model: system brief (with the owner's style), then
+    material, voice examples and the request."""
     parts: list[str] = []
     writing = [m for m in material if m.kind == "writing"]
     links = [m for m in material if m.kind == "link"]
@@ -129,7 +173,7 @@ def draft_messages(
             parts.append(item.render(number))
     parts.append(f"Request from {owner}: {prompt.strip()}")
     return [
-        Message("system", system_prompt(fmt, owner, bio, voice=bool(voice))),
+        Message("system", system_prompt(fmt, owner, bio, voice=bool(voice), style=style)),
         Message("user", "\n\n".join(parts)),
     ]
 

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from core import plugins
 from core.settings import require
 from model.generator import GenerationParams
-from model.prompts import FORMATS
+from model.prompts import FORMATS, LINKEDIN_TARGET_CHARS
 
 EXL2_CACHES = ("fp16", "q8", "q6", "q4")
+MAX_VOICE_NOTES = 20
+MAX_VOICE_NOTE_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,9 @@ class OwnerSettings:
     # The owner's author names and handles as documents carry them (["*"]: every author).
     # Empty: `name`.
     names: tuple[str, ...] = ()
+    # Your own do/don't lines for your voice, given to the model with every draft beside
+    # the style measured from your writing (e.g. "never use the word 'synergy'").
+    voice_notes: tuple[str, ...] = ()
 
     @property
     def author_names(self) -> tuple[str, ...]:
@@ -90,7 +95,21 @@ class OwnerSettings:
         return self.names or ((self.name,) if self.name else ())
 
     def validate(self) -> None:
-        pass  # any name will do
+        # any name will do; a voice note is one short line
+        require(
+            len(self.voice_notes) <= MAX_VOICE_NOTES,
+            "owner.voice_notes",
+            f"must be at most {MAX_VOICE_NOTES} lines",
+        )
+        for note in self.voice_notes:
+            require(
+                bool(note.strip())
+                and "\n" not in note.strip()
+                and len(note) <= MAX_VOICE_NOTE_CHARS,
+                "owner.voice_notes",
+                f"must each be one line of 1..{MAX_VOICE_NOTE_CHARS} characters; this one is "
+                f"not: {note[:40]!r}",
+            )
 
 
 @dataclass(frozen=True)
@@ -121,7 +140,7 @@ class DraftSettings:
     max_links: int = 3
     # LinkedIn drafts are cut at a sentence end to fit this many characters (LinkedIn's own
     # limit is 3,000).
-    linkedin_max_chars: int = 1300
+    linkedin_max_chars: int = LINKEDIN_TARGET_CHARS
 
     def params(self) -> GenerationParams:
         """The sampling parameters of a draft."""

@@ -62,9 +62,13 @@ class StyleProfile:
             everything.append(measured)
             if document.platform:
                 by_platform.setdefault(document.platform, []).append(measured)
+        overall = pool(everything)
         return cls(
-            pool(everything),
-            {name: pool(group) for name, group in sorted(by_platform.items())},
+            overall,
+            {  # one platform's writing is all of it: pooled once
+                name: overall if len(group) == len(everything) else pool(group)
+                for name, group in sorted(by_platform.items())
+            },
         )
 
     @property
@@ -86,22 +90,28 @@ class StyleProfile:
     def guidance_for(self, platforms: Sequence[str]) -> list[str]:
         """Like `render_guidance`, for the best-documented of several platforms (a draft
         format's: X's may be "x" or "twitter")."""
+        if not self.enough():
+            return [too_little(self.overall.documents)]
+        basis, lines = self.prompt_guidance(platforms)
+        if platforms and basis is None:
+            label = "/".join(platforms)
+            found = max(self.stats(p).documents for p in platforms)
+            lines.insert(
+                0,
+                f"from all your writing: {found} of your documents are {label}, and a {label} "
+                f"profile needs at least {MIN_DOCUMENTS}",
+            )
+        return lines
+
+    def prompt_guidance(self, platforms: Sequence[str] = ()) -> tuple[str | None, list[str]]:
+        """The platform whose habits describe `platforms` (the best-documented of them
+        with enough documents; None: all the owner's writing), and its guidance lines;
+        (None, []) when there is too little writing to say anything."""
         if platforms:
-            name = max(platforms, key=lambda p: (self.stats(p).documents, p))
-            stats = self.stats(name)
-            if stats.documents >= MIN_DOCUMENTS:
-                return guidance(stats)
-            if self.overall.documents >= MIN_DOCUMENTS:
-                label = "/".join(platforms)
-                return [
-                    f"from all your writing ({stats.documents} of it is {label}, "
-                    f"at least {MIN_DOCUMENTS} are needed for a {label} profile)",
-                    *guidance(self.overall),
-                ]
-            return [too_little(self.overall.documents, "")]
-        if self.overall.documents < MIN_DOCUMENTS:
-            return [too_little(self.overall.documents, "")]
-        return guidance(self.overall)
+            name = min(platforms, key=lambda p: (-self.stats(p).documents, p))
+            if self.stats(name).documents >= MIN_DOCUMENTS:
+                return name, guidance(self.stats(name))
+        return None, guidance(self.overall)
 
     def enough(self) -> bool:
         """Whether there is enough writing for any guidance."""

@@ -18,9 +18,9 @@ _FIRST_PERSON_LOW = 0.3
 _NAMED = 6  # signature words named in a line
 
 
-def too_little(documents: int, where: str) -> str:
+def too_little(documents: int) -> str:
     return (
-        f"not enough of your writing to describe your style{where}: {documents} "
+        f"not enough of your writing to describe your style: {documents} "
         f"document{'s' if documents != 1 else ''}, at least {MIN_DOCUMENTS} are needed "
         "(add more of your own posts)"
     )
@@ -58,7 +58,8 @@ def guidance(stats: StyleStats) -> list[str]:
         named = ", ".join(s.text for s in stats.signature_words[:_NAMED])
         lines.append(f"words you use far more than most writers: {named}")
     if stats.signature_phrases:
-        named = ", ".join(f"'{s.text}'" for s in stats.signature_phrases[: _NAMED // 2])
+        habitual = sorted(stats.signature_phrases, key=lambda s: -s.documents)  # stable
+        named = ", ".join(f"'{s.text}'" for s in habitual[: _NAMED // 2])
         lines.append(f"phrases you reuse: {named}")
     return lines
 

@@ -13,7 +13,7 @@ in at least `min_documents` documents, count: a signature is a habit, not one po
 and never one of English's `COMMON` most frequent words (function words say little).
 
 Phrases are 2–3-word runs inside a sentence that recur in as many documents, that neither
-start nor end with one of English's `COMMON` most frequent words ("of the", "in a" are
+start nor end with one of English's `EDGE` most frequent words ("of the", "in a" are
 English, not the owner), scored the same way against the chance of their words falling
 together (the product of their baseline rates).
 """
@@ -29,9 +29,8 @@ from importlib import resources
 
 PRIOR = 10_000.0  # pseudo-words of general English mixed into the owner's rates
 MIN_RATIO = 3.0  # at least this many times English's rate
-# English's most frequent words ("the", "this", "have"…): never a signature word, and no
-# phrase starts or ends with one
-COMMON = 100
+COMMON = 100  # English's most frequent words ("the", "this", "have"…): never a signature word
+EDGE = 50  # no phrase starts or ends with one of English's this many most frequent words
 _LIMIT = 10
 
 
@@ -49,6 +48,7 @@ class Signature:
 class Baseline:
     rates: dict[str, float]  # word -> probability
     common: frozenset[str]
+    edge: frozenset[str]
     floor: float
 
     def rate(self, word: str) -> float:
@@ -65,7 +65,9 @@ def baseline() -> Baseline:
             word, per_billion = line.split("\t")
             rates[word] = int(per_billion) / 1e9
     ranked = list(rates)  # the file is most frequent first
-    return Baseline(rates, frozenset(ranked[:COMMON]), min(rates.values()) / 2)
+    return Baseline(
+        rates, frozenset(ranked[:COMMON]), frozenset(ranked[:EDGE]), min(rates.values()) / 2
+    )
 
 
 def signature_words(
@@ -94,19 +96,17 @@ def signature_words(
 def signature_phrases(
     documents: Sequence[Sequence[Sequence[str]]], min_documents: int, limit: int = _LIMIT
 ) -> list[Signature]:
-    """The owner's most distinctive 2–3-word phrases (a pair inside a kept triple that
-    recurs as widely is left out)."""
+    """The owner's most distinctive 2–3-word phrases; of phrases inside one another only
+    one is named (the longer when it recurs as widely)."""
     base = baseline()
     uses: Counter[tuple[str, ...]] = Counter()
     spread: Counter[tuple[str, ...]] = Counter()
     positions = 0
     for document in documents:
-        seen: list[tuple[str, ...]] = []
+        kept: list[tuple[str, ...]] = []
         for sentence in document:
             positions += len(sentence)
-            for n in (2, 3):
-                seen += [tuple(sentence[i : i + n]) for i in range(len(sentence) - n + 1)]
-        kept = [g for g in seen if all(map(_wordlike, g)) and not _edge_common(g, base)]
+            kept += _grams(sentence, base.edge)
         uses.update(kept)
         spread.update(set(kept))
     found: list[Signature] = []
@@ -118,25 +118,44 @@ def signature_phrases(
             )
     found.sort(key=lambda s: (-s.score, s.text))
     chosen: list[Signature] = []
-    for phrase in found:  # longest first would hide nothing; drop a pair its triple covers
-        if any(f" {phrase.text} " in f" {c.text} " for c in chosen):
-            continue
-        chosen = [
-            c
-            for c in chosen
-            if not (f" {c.text} " in f" {phrase.text} " and c.documents <= phrase.documents)
+    for phrase in found:  # one of overlapping phrases: the longer when it recurs as widely
+        overlap = [
+            c for c in chosen if _within(c.text, phrase.text) or _within(phrase.text, c.text)
         ]
-        chosen.append(phrase)
+        if not overlap:
+            chosen.append(phrase)
+        elif all(_within(c.text, phrase.text) and c.documents <= phrase.documents for c in overlap):
+            chosen = [
+                phrase if c is overlap[0] else c
+                for c in chosen
+                if c is overlap[0] or c not in overlap
+            ]
     return chosen[:limit]
+
+
+def _grams(sentence: Sequence[str], edge_words: frozenset[str]) -> list[tuple[str, ...]]:
+    """The 2- and 3-word runs of `sentence` made of words worth naming that neither start
+    nor end with a common word."""
+    usable = [_wordlike(w) for w in sentence]
+    edge = [ok and w not in edge_words for ok, w in zip(usable, sentence, strict=True)]
+    grams: list[tuple[str, ...]] = []
+    for i in range(len(sentence) - 1):
+        if not edge[i]:
+            continue
+        if edge[i + 1]:
+            grams.append((sentence[i], sentence[i + 1]))
+        if i + 2 < len(sentence) and usable[i + 1] and edge[i + 2]:
+            grams.append((sentence[i], sentence[i + 1], sentence[i + 2]))
+    return grams
+
+
+def _within(part: str, whole: str) -> bool:
+    return f" {part} " in f" {whole} "
 
 
 def _wordlike(word: str) -> bool:
     """A word worth naming: letters only (no numbers, no contractions), two or more."""
     return len(word) >= 2 and word.isalpha()
-
-
-def _edge_common(gram: tuple[str, ...], base: Baseline) -> bool:
-    return gram[0] in base.common or gram[-1] in base.common
 
 
 def _ratio(count: int, total: int, rate: float) -> float:

@@ -18,6 +18,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -78,25 +79,29 @@ def is_owner(author: str, names: Sequence[str]) -> bool:
     return bool(author.strip()) and _name_key(author) in wanted
 
 
+def owner_rows(
+    warehouse: Warehouse, names: Sequence[str], *columns: sa.ColumnElement[Any]
+) -> list[sa.Row[Any]]:
+    """`columns` (and `author`) of the owner's documents in the warehouse: `owned` not
+    False, not code, by one of `names`. The one authorship rule for everything that
+    learns the owner's voice from the warehouse (voice examples, the style profile)."""
+    query = sa.select(documents.c.author, *columns).where(
+        sa.or_(documents.c.owned.is_(None), documents.c.owned.is_(True)),
+        # meta is written with json.dumps(sort_keys=True): this is its spelling
+        ~documents.c.meta.contains('"kind": "code"'),
+    )
+    with warehouse.guard("reading your writing"), warehouse.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [row for row in rows if is_owner(row.author, names)]
+
+
 def warehouse_writing(warehouse: Warehouse) -> OwnerWriting:
-    """The owner's documents in the warehouse: `owned` not False, not code, by one of
-    `names`."""
+    """The owner's documents in the warehouse (`owner_rows`)."""
 
     def read(names: Sequence[str]) -> list[OwnedDocument]:
-        query = sa.select(
-            documents.c.id, documents.c.platform, documents.c.author, documents.c.published_at
-        ).where(
-            sa.or_(documents.c.owned.is_(None), documents.c.owned.is_(True)),
-            # meta is written with json.dumps(sort_keys=True): this is its spelling
-            ~documents.c.meta.contains('"kind": "code"'),
-        )
-        with warehouse.guard("reading your writing"), warehouse.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        return [
-            OwnedDocument(row.id, row.platform, row.author, row.published_at)
-            for row in rows
-            if is_owner(row.author, names)
-        ]
+        c = documents.c
+        rows = owner_rows(warehouse, names, c.id, c.platform, c.published_at)
+        return [OwnedDocument(row.id, row.platform, row.author, row.published_at) for row in rows]
 
     async def owner_writing(names: Sequence[str]) -> list[OwnedDocument]:
         return await asyncio.to_thread(read, names)

@@ -21,6 +21,7 @@ from bot.cli.export import export
 from bot.cli.ingest import ingest, recrawl, sources
 from bot.cli.schedules import schedules
 from bot.cli.serve import serve
+from bot.cli.style import style
 from bot.cli.train import dataset, eval_command, models, quantize, train
 from bot.cli.web import web_token
 from bot.config import SECTIONS, SETTINGS_FILE, load_config
@@ -236,6 +237,7 @@ cli.add_command(ingest)
 cli.add_command(recrawl)
 cli.add_command(sources)
 cli.add_command(draft)
+cli.add_command(style)
 cli.add_command(serve)
 cli.add_command(dataset)
 cli.add_command(train)

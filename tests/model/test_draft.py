@@ -179,13 +179,14 @@ async def test_material_is_cut_before_the_prompt_is_refused(
         assert any("left out to fit the context" in note for note in prepared.notes)
         sent, _ = model.calls[-1]
         assert 1 <= sent[1].content.count('kind="writing"') < 6  # some passages, not all
-        bare = draft_messages(
+        request = draft_messages(
             "Why should I try retrieval before fine-tuning?",
             "linkedin",
             [],
             owner="Sam Rivera",
             bio="Engineer who writes about shipping small models.",
-        )
+        )[1]
+        bare = [sent[0], request]  # the same system prompt (with the style), no material
         assert model.count_tokens(sent) <= model.count_tokens(bare) + 300  # the budget
 
         huge = "retrieval " * (model.context_length + 100)
