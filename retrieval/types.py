@@ -54,6 +54,10 @@ class SearchHit:
     vector_score: float | None = None
 
     def snippet(self, limit: int) -> str:
-        """The passage on one line, cut to `limit` characters with an ellipsis."""
+        """The passage on one line, cut to `limit` characters with an ellipsis; without
+        the title that leads a document's first chunk (it is shown beside the snippet)."""
         text = " ".join(self.chunk.text.split())
+        title = " ".join(self.chunk.title.split())
+        if title and text.startswith(title) and len(text) > len(title):
+            text = text[len(title) :].lstrip(" :—-")
         return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -28,6 +28,8 @@ from bot.schedules.control import schedule_command
 from bot.schedules.service import ScheduleService
 from bot.twin import Twin
 from core.errors import InputError, TwinError
+from core.wording import plural
+from ingest.results import summary
 from model.draft import DraftDone, DraftRequest, DraftWriter, Prepared
 from model.generator import Finished, TextDelta
 from training.jobs import TrainingJobs
@@ -289,10 +291,7 @@ class ChatHandler:
             raise InputError("ingest", "give one or more links, e.g. ingest https://you.blog/post")
         async with self.twin.ingestor() as ingestor:
             results = await ingestor.ingest(list(command.urls))
-        lines = [r.line() for r in results]
-        ok = sum(r.ok for r in results)
-        lines.append(f"{ok} of {len(results)} links ingested.")
-        return "\n".join(lines)
+        return "\n".join([*(r.line() for r in results), summary(results, "link", "ingested")])
 
     async def _recrawl(self, command: Command) -> str:
         only = command.text.split()
@@ -300,10 +299,7 @@ class ChatHandler:
             results = await ingestor.recrawl(only)
         if not results:
             return "No sources yet: drop a link to your writing."
-        lines = [result.line() for result in results]
-        ok = sum(result.ok for result in results)
-        lines.append(f"{ok} of {len(results)} sources recrawled.")
-        return "\n".join(lines)
+        return "\n".join([*(r.line() for r in results), summary(results, "source", "recrawled")])
 
     async def _search(self, query: str) -> str:
         hits = await self.twin.search(query)
@@ -320,7 +316,7 @@ class ChatHandler:
         if not rows:
             return "No sources yet: drop a link to your writing."
         return "\n".join(
-            f"- {s.url} [{s.platform}] {s.documents} docs, {s.status}"
+            f"- {s.url} [{s.platform}] {plural(s.documents, 'document')}, {s.status}"
             + (f" ({s.last_error})" if s.last_error else "")
             for s in rows
         )

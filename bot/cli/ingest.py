@@ -13,9 +13,10 @@ from tqdm import tqdm
 
 from bot.cli.context import LazyTwin
 from bot.twin import Twin
+from core.wording import plural
 from ingest.exports import EXPORT_KINDS
 from ingest.pipeline import Ingestor
-from ingest.results import InputResult
+from ingest.results import InputResult, summary
 from ingest.warehouse.store import Source
 
 Run = Callable[[Ingestor, Callable[[InputResult], None]], Awaitable[list[InputResult]]]
@@ -54,7 +55,7 @@ def ingest(
         return await ingestor.ingest(list(inputs), allow_paths=True, on_result=report, hints=hints)
 
     with lazy.twin() as twin:
-        _run(twin, run, total=len(inputs), as_json=as_json, verb="ingested")
+        _run(twin, run, total=len(inputs), as_json=as_json, noun="input", verb="ingested")
 
 
 @click.command()
@@ -75,10 +76,10 @@ def recrawl(lazy: LazyTwin, only: tuple[str, ...], as_json: bool) -> None:
         if total == 0:
             click.echo("no sources yet: add some with `llm-twin ingest URL|PATH`")
             return
-        _run(twin, run, total=total, as_json=as_json, verb="recrawled")
+        _run(twin, run, total=total, as_json=as_json, noun="source", verb="recrawled")
 
 
-def _run(twin: Twin, run: Run, *, total: int, as_json: bool, verb: str) -> None:
+def _run(twin: Twin, run: Run, *, total: int, as_json: bool, noun: str, verb: str) -> None:
     bar = tqdm(
         total=total,
         unit="input",
@@ -102,16 +103,7 @@ def _run(twin: Twin, run: Run, *, total: int, as_json: bool, verb: str) -> None:
     bar.close()
     failed = [r for r in results if not r.ok]
     if not as_json:
-        counts = ", ".join(
-            f"{sum(getattr(r, key) for r in results)} {key}"
-            for key in ("new", "changed", "unchanged", "removed")
-        )
-        chunks = sum(r.chunks for r in results)
-        click.echo(
-            f"{len(results) - len(failed)} of {len(results)} inputs {verb}: "
-            f"{counts} documents, {chunks} chunks indexed"
-            + (f"; {len(failed)} failed" if failed else "")
-        )
+        click.echo(summary(results, noun, verb))
     if failed:
         sys.exit(1)
 
@@ -150,7 +142,7 @@ def sources(lazy: LazyTwin, as_json: bool) -> None:
             owner = f" by {s.owner}," if s.owner else ""
             error = f"  last error: {s.last_error}" if s.last_error else ""
             click.echo(
-                f"{s.url}  [{s.platform}]{owner} {s.documents} docs, {s.status},"
+                f"{s.url}  [{s.platform}]{owner} {plural(s.documents, 'document')}, {s.status},"
                 f" crawled {crawled}{error}"
             )
 

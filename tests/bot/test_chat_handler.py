@@ -146,7 +146,8 @@ async def test_link_drops_ingest_each_link_and_report_each(
     lines = reply.splitlines()
     assert lines[0].startswith(f"✓ {good}: 1 new")
     assert lines[1].startswith(f"✗ {dead}") and "404" in lines[1]
-    assert lines[2] == "1 of 2 links ingested."
+    assert lines[2].startswith("1 of 2 links ingested: 1 new document, ")
+    assert lines[2].endswith(" chunks indexed; 1 failed")
     assert twin.warehouse.get_source(good) is not None
 
 
@@ -165,7 +166,7 @@ async def test_commands_answer_and_bad_input_gets_a_reason(chat: tuple[ChatHandl
     hits = texts(await said(handler.handle(OWNER, "search sqlite backups")))
     assert hits.startswith("1. SQLite is enough (until it is not)")
     sources = texts(await said(handler.handle(OWNER, "sources")))
-    assert "6 docs, ok" in sources
+    assert "[mixed] 6 documents, ok" in sources
     assert "No draft in progress." in texts(await said(handler.handle(OWNER, "cancel")))
 
 
@@ -240,5 +241,6 @@ async def test_recrawl_and_schedule_commands_answer_bad_input_and_keep_serving(
     # No scheduler in this handler (as when schedules.enabled is false).
     assert "Schedules are off" in texts(await said(handler.handle(OWNER, "pause retrain")))
     recrawled = texts(await said(handler.handle(OWNER, "recrawl")))
-    assert recrawled.endswith("1 of 1 sources recrawled.") and "unchanged" in recrawled
+    assert recrawled.endswith("1 source checked: nothing new")
+    assert "nothing new (6 documents unchanged" in recrawled
     assert twin.warehouse.count_documents() > 0

@@ -266,7 +266,7 @@ async def test_a_link_drop_reports_each_link(
         await emulator.push_message(OWNER, f"{urls[0]} {urls[1]}")
         reply = await emulator.wait_for(sent_to(OWNER))
         lines = reply.result["text"].splitlines()
-        assert len(lines) == 3 and lines[-1] == "2 of 2 links ingested."
+        assert len(lines) == 3 and lines[-1].startswith("2 of 2 links ingested: 2 new documents")
         for line, url in zip(lines, urls, strict=False):
             assert line.startswith(f"✓ {url}:")
         assert twin.drafts.recent() == []

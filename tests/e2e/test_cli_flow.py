@@ -38,7 +38,9 @@ def sample(tmp_path: Path) -> Path:
 
 def test_ingest_search_change_forget(sample: Path) -> None:
     output = run("ingest", str(sample))
-    assert "6 new" in output and "1 of 1 inputs ingested" in output
+    assert (
+        "6 new" in output and "1 of 1 input ingested: 6 new documents, 6 chunks indexed" in output
+    )
 
     hits = search("should I fine-tune or use retrieval?")
     assert hits[0]["title"] == "Retrieval before fine-tuning"
@@ -50,7 +52,7 @@ def test_ingest_search_change_forget(sample: Path) -> None:
     assert len(sources) == 1 and sources[0]["documents"] == 6 and sources[0]["status"] == "ok"
 
     # Again: nothing new, nothing re-embedded.
-    assert "6 unchanged" in run("ingest", str(sample))
+    assert "nothing new (6 documents unchanged)" in run("ingest", str(sample))
 
     # One post changes: only it is replaced, and its old text is gone from the index.
     post = sample / "04-sqlite-is-enough.md"

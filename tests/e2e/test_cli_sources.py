@@ -81,8 +81,9 @@ def test_an_export_is_imported_recrawled_and_listed_with_its_owner(tmp_path: Pat
 
     code, output = run("recrawl")
     assert code == 0, output
-    assert "3 unchanged, not modified since the last crawl" in output
-    assert "1 of 1 inputs recrawled: 0 new, 0 changed, 3 unchanged, 0 removed" in output
+    assert "3 documents unchanged, not modified since the last crawl" in output
+    assert "1 source checked: nothing new" in output
+    assert "nothing new (3 documents unchanged" in output
 
     code, output = run("search", "rollback", "--json", "--alpha", "0")
     hits = json.loads(output)
