@@ -1,11 +1,10 @@
-"""The local web page in headless Chromium (Debian's chromium + chromium-driver): add a
-source, ask for a draft, watch it stream, press 👍, against a real `serve`."""
+"""The web app's Draft page in headless Chromium (Debian's chromium + chromium-driver),
+against a real `serve` on the real SmolLM2: add a source on the Sources page, ask for a
+draft, see the page working before the first token, watch it stream, read it rendered
+with its count, model and sources, and rate it with a labelled button."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,78 +12,84 @@ import pytest
 from bot.config import load_config
 from bot.twin import Twin
 from model.hf import HfGenerator
+from tests.e2e.web_support import (
+    console_errors,
+    find,
+    find_all,
+    go,
+    screenshot,
+    settled_drafts,
+    wait,
+)
 from tests.http_server import ThreadedServer
 from tests.serve_support import running_serve
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking")
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or driver_path is None:
-        reason = "needs Debian's chromium and chromium-driver (bash .ci/chromium.sh)"
-        if os.environ.get("TWIN_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(f"Chromium is required (TWIN_REQUIRE_CHROMIUM=1): {reason}")
-        pytest.skip(reason)
-    from selenium import webdriver
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(driver_path))
-    try:
-        yield driver
-    finally:
-        driver.quit()
+# Records, from the first change on, whether the page showed "working" before any draft
+# text, and how often the streaming draft changed before it settled.
+WATCH = """
+window.sawWorking = false; window.draftChanges = 0;
+new MutationObserver(() => {
+  const live = document.querySelector('[data-testid="draft"]:not([data-draft-id])');
+  const settled = document.querySelector('[data-testid="draft"][data-draft-id]');
+  const working = document.querySelector('[data-testid="working"]');
+  if (working && !live && !settled) window.sawWorking = true;
+  if (live) window.draftChanges++;
+}).observe(document.querySelector('[data-testid="log"]'),
+           {subtree: true, childList: true, characterData: true});
+"""
 
 
 def test_add_a_source_draft_watch_it_stream_and_rate_it(
     browser: Any, smol: HfGenerator, threaded_server: ThreadedServer
 ) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
     page = threaded_server.fixture_page("lemire.me.json.html")
-    wait = WebDriverWait(browser, 60)
     with running_serve(smol, {"drafting.max_new_tokens": "48"}) as srv:
         browser.get(srv.page)
-        assert "#token" not in browser.current_url  # the token leaves the address bar
+        wait(browser, lambda _: "#token" not in browser.current_url)  # it leaves the address bar
+        wait(browser, lambda _: find_all(browser, "first-run"))  # nothing ingested: what to do
+        go(browser, "#/sources")
+        find(browser, "source-url").send_keys(page)
+        find(browser, "add-source").click()
+        row = wait(
+            browser,
+            lambda _: [
+                r for r in find_all(browser, "source") if r.get_attribute("data-url") == page
+            ],
+        )[0]
+        assert "1 document" in row.text and "ok" in row.text
 
-        def testid(name: str) -> Any:
-            return browser.find_element(By.CSS_SELECTOR, f'[data-testid="{name}"]')
+        go(browser, "#/draft")
+        wait(browser, lambda _: not find_all(browser, "first-run"))  # it has writing now
+        browser.execute_script(WATCH)
+        find(browser, "prompt").send_keys("What did that post say about parsing JSON?")
+        find(browser, "send").click()
+        [draft] = wait(browser, lambda _: settled_drafts(browser))
+        assert browser.execute_script("return window.sawWorking") is True
+        assert browser.execute_script("return window.draftChanges") >= 3  # it streamed
+        assert not find_all(browser, "working")
 
-        testid("source-url").send_keys(page)
-        testid("add-source").click()
-        wait.until(lambda _: "1 docs, ok" in testid("sources").text)
-        assert page in testid("sources").text
+        body = find(draft, "draft-body").text
+        count = find(draft, "char-count").text
+        assert count.startswith(f"{len(body)} characters") or body.strip() == ""
+        assert "SmolLM2-135M-Instruct" in find(draft, "draft-meta").text  # the model, named
+        [link] = [
+            a
+            for a in find_all(draft, "sources-material")[0].find_elements("css selector", "a")
+            if a.get_attribute("href") == page
+        ]
+        assert link.get_attribute("rel") == "noopener noreferrer"
 
-        # Count how often the draft bubble changes before it is final: streaming, not
-        # one answer at the end.
-        browser.execute_script(
-            """
-            window.draftChanges = 0;
-            new MutationObserver(() => {
-              const d = document.querySelector('[data-testid="draft"]');
-              if (d && !d.dataset.draftId) window.draftChanges++;
-            }).observe(document.getElementById('log'),
-                       {subtree: true, childList: true, characterData: true});
-            """
-        )
-        testid("prompt").send_keys("What did that post say about parsing JSON?")
-        testid("send").click()
-        draft = wait.until(
-            lambda _: browser.find_element(By.CSS_SELECTOR, '[data-testid="draft"][data-draft-id]')
-        )
-        assert browser.execute_script("return window.draftChanges") >= 3
-        assert "Sources:" in draft.text and page in draft.text
+        for action in ("up", "down", "regenerate", "edit"):  # text and an accessible name
+            button = find(draft, f"feedback-{action}")
+            assert button.text.strip() and button.get_attribute("aria-label")
+        find(draft, "feedback-up").click()
+        wait(browser, lambda _: find(draft, "feedback-up").get_attribute("aria-pressed") == "true")
+        wait(browser, lambda _: "Noted (good)" in find(draft, "feedback-status").text)
         draft_id = draft.get_attribute("data-draft-id")
-
-        draft.find_element(By.CSS_SELECTOR, '[data-testid="feedback-up"]').click()
-        wait.until(lambda _: "Noted 👍" in testid("log").text)
+        screenshot(browser, "draft")
+        assert console_errors(browser) == []
 
     twin = Twin(load_config())
     try:
@@ -96,11 +101,17 @@ def test_add_a_source_draft_watch_it_stream_and_rate_it(
         twin.close()
 
 
-def test_a_wrong_token_is_told_what_to_do(browser: Any, smol: HfGenerator) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
+def test_without_a_token_or_with_a_wrong_one_the_page_says_how_to_get_in(
+    browser: Any, smol: HfGenerator
+) -> None:
     with running_serve(smol) as srv:
+        browser.get(f"{srv.base}/")
+        wait(browser, lambda _: find(browser, "login").is_displayed())
+        login = find(browser, "login")
+        assert "llm-twin serve" in login.text and "llm-twin web-token" in login.text
+        screenshot(browser, "sign-in")
+
         browser.get(f"{srv.base}/#token=wrong")
-        log = browser.find_element(By.CSS_SELECTOR, '[data-testid="log"]')
-        WebDriverWait(browser, 30).until(lambda _: "Wrong or missing token" in log.text)
+        wait(browser, lambda _: "missing or wrong token" in find(browser, "login").text)
+        assert find(browser, "login").is_displayed()
+        assert console_errors(browser) == []

@@ -68,6 +68,7 @@ async function route() {
 }
 
 function signedIn() {
+  document.body.classList.remove("signed-out");
   document.getElementById("login").hidden = true;
   document.getElementById("pages").hidden = false;
   refreshStatus();
@@ -96,6 +97,7 @@ function showLogin(message) {
       h("code", {}, "llm-twin web-token --rotate"), " makes a new one (open tabs then need the new link)."),
     form);
   panel.hidden = false;
+  document.body.classList.add("signed-out");
   document.getElementById("pages").hidden = true;
   document.getElementById("active-model").textContent = "";
 }
