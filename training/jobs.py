@@ -64,7 +64,7 @@ class TrainingJob:
         self.log_path = log_path
         self.started_at = started_at
         self.progress: Progress | None = None
-        self.losses: list[tuple[str, int, float]] = []  # (stage, step, loss): a loss chart
+        self.losses: list[tuple[int, float, str]] = []  # (step, loss, stage): a loss chart
         self.messages: list[str] = []
         self.outcome: TrainingDone | None = None
         self.stop_reason: str | None = None
@@ -155,7 +155,7 @@ class TrainingJob:
         if isinstance(update, Progress):
             self.progress = update
             if update.loss is not None:
-                self.losses.append((update.stage, update.step, update.loss))
+                self.losses.append((update.step, update.loss, update.stage))
         elif isinstance(update, TrainingMessage):
             self.messages.append(update.text)
         else:

@@ -95,9 +95,14 @@ class _Sources:
             )
         if not result.ok and known is None:
             upload.path.unlink(missing_ok=True)  # nothing came of it: keep nothing
-        lines = [result.line(), *(f"note: {note}" for note in result.notes)]
+        said = [result.line(), *(f"note: {note}" for note in result.notes)]
+        lines = [
+            line.replace(upload.uri, upload.name).replace(str(upload.path), upload.name)
+            for line in said
+        ]
         if result.ok:
-            lines.append(f"{upload.name}: {result.documents} documents from this upload.")
+            count = result.documents
+            lines.append(f"{upload.name}: {count} document{'' if count == 1 else 's'} in it.")
         return lines
 
     async def _known(self, url: str) -> Source | None:

@@ -50,8 +50,10 @@ def _wrong(name: str, expected: str, value: Any) -> ApiError:
 def text_field(body: dict[str, Any], name: str, *, required: bool = True) -> str:
     """A string field, stripped; required ones must not be blank."""
     value = body.get(name)
-    if value is None and not required:
-        return ""
+    if value is None:
+        if not required:
+            return ""
+        raise ApiError(400, f'{name} is missing; send {{"{name}": "…"}}', key=name)
     if not isinstance(value, str):
         raise _wrong(name, "a string", value)
     if required and not value.strip():

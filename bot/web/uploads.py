@@ -16,6 +16,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 
@@ -79,7 +80,8 @@ async def _read_parts(
         if not isinstance(part, BodyPartReader):
             raise ApiError(400, "send plain form fields: file, and optionally kind and site")
         if part.name == "file":
-            name = _clean_name(part.filename or "")
+            # aiohttp's client %-quotes the name (browsers send it as is): read it plain.
+            name = _clean_name(unquote(part.filename or ""))
             await _save(part, temporary, limit, too_large)
         elif part.name in ("kind", "site"):
             value = (await part.read_chunk(_FIELD_LIMIT)).decode(errors="replace").strip()
