@@ -35,10 +35,10 @@ async def test_a_link_is_added_listed_recrawled_and_forgotten(
             assert status["first_run"] is False and status["sources"] == 1
 
             # The incremental recrawl: the page is unchanged, nothing is fetched as new.
-            said = api.said(await api.events("POST", "/api/sources/recrawl", {"url": page}))
-            assert said.startswith(f"✓ {page}") and "unchanged" in said and "1 new" not in said
-            said = api.said(await api.events("POST", "/api/sources/recrawl", {}))
-            assert said.startswith(f"✓ {page}") and "unchanged" in said
+            one = api.said(await api.events("POST", "/api/sources/recrawl", {"url": page}))
+            assert one.startswith(f"✓ {page}") and "unchanged" in one and "1 new" not in one
+            every = api.said(await api.events("POST", "/api/sources/recrawl", {}))
+            assert every.startswith(f"✓ {page}") and "unchanged" in every
 
             gone = "https://nowhere.example/post"
             for method, path in (("POST", "/api/sources/recrawl"), ("DELETE", "/api/sources")):
