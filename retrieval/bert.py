@@ -138,15 +138,15 @@ class NumpyBert:
             mask[row, : len(encoding.ids)] = 1.0
         # One BLAS thread: a query's matrices are small, and threads spinning for work on
         # a busy two-core machine made a 40 ms query take a second.
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
         with threadpool_limits(limits=1, user_api="blas"):
             hidden = self._encode(weights, ids, mask)
-        pooled = (hidden * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)[
-            :, None
-        ]
+        counts = np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
+        pooled = (hidden * mask[..., None]).sum(axis=1) / counts
         norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return (pooled / norms).astype(np.float32)
+        vectors: Vector = (pooled / norms).astype(np.float32)
+        return vectors
 
     def _encode(self, w: _Weights, ids: Any, mask: Any) -> Any:
         eps = self.shape.layer_norm_eps
