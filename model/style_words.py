@@ -111,8 +111,10 @@ def signature_phrases(
         spread.update(set(kept))
     found: list[Signature] = []
     for gram, count in uses.items():
+        if spread[gram] < min_documents:
+            continue
         chance = math.prod(base.rate(w) for w in gram)
-        if spread[gram] >= min_documents and _ratio(count, positions, chance) >= MIN_RATIO:
+        if _ratio(count, positions, chance) >= MIN_RATIO:
             found.append(
                 Signature(" ".join(gram), spread[gram], count, _z(count, positions, chance))
             )
