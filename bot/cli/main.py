@@ -58,10 +58,9 @@ def cli(
     verbose: bool,
 ) -> None:
     """LLM Twin: collect your writing, search it, and draft in your voice."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)  # also where logging was set up before (tests)
     overrides: dict[str, str] = {}
     for setting in settings:
         key, sep, value = setting.partition("=")
