@@ -36,6 +36,17 @@ def dequantized_folder(location: str, gguf_file: str, cache_root: Path) -> Path:
     return target
 
 
+def quiet_progress_bars() -> None:
+    """transformers' own progress bars ("Loading weights") only with -v (INFO logging):
+    the happy path prints nothing the owner did not ask for."""
+    from transformers.utils import logging as hf_logging
+
+    if log.isEnabledFor(logging.INFO):
+        hf_logging.enable_progress_bar()
+    else:
+        hf_logging.disable_progress_bar()
+
+
 def dequantize_gguf(location: str, gguf_file: str, target: Path, *, dtype: Any = None) -> Path:
     """Write the GGUF's weights (float32 unless `dtype`), config, tokenizer and chat
     template as an HF folder. Written aside and renamed, so a crash leaves no half folder."""
@@ -43,6 +54,7 @@ def dequantize_gguf(location: str, gguf_file: str, target: Path, *, dtype: Any =
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    quiet_progress_bars()
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, gguf_file=gguf_file)
         model = AutoModelForCausalLM.from_pretrained(

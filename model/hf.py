@@ -35,7 +35,7 @@ from model.generator import (
     ThreadedJob,
     render_transcript,
 )
-from model.gguf import dequantized_folder
+from model.gguf import dequantized_folder, quiet_progress_bars
 from model.settings import ModelSettings
 
 log = logging.getLogger(__name__)
@@ -330,6 +330,7 @@ def _from_pretrained(source: ModelSource, device: str, cache_dir: Path | None) -
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    quiet_progress_bars()
     location = source.location
     kwargs: dict[str, Any] = {"gguf_file": source.gguf_file} if source.gguf_file else {}
     try:

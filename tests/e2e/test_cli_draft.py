@@ -201,3 +201,13 @@ def test_a_prompt_longer_than_the_context_is_refused(ingested: None) -> None:
     code, output = run("--set", "model.max_seq_len=256", "draft", "retrieval " * 400)
     assert code == 2, output
     assert "error: prompt: is too long" in output and "context of 256 tokens" in output
+
+
+def test_the_hf_backend_prints_no_progress_bars_unless_verbose(ingested: None) -> None:
+    """transformers' "Loading weights" bar is noise on every draft: only -v shows it."""
+    code, output = run("--set", "model.backend=hf", "draft", "why retrieval first")
+    assert code == 0, output
+    assert "Loading weights" not in output and "tokens/s" in output
+    code, output = run("-v", "--set", "model.backend=hf", "draft", "why retrieval first")
+    assert code == 0, output
+    assert "Loading weights" in output
