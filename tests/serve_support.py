@@ -36,8 +36,9 @@ class Running:
 
 @contextmanager
 def running_serve(
-    generator: Generator, overrides: Mapping[str, str] | None = None
+    generator: Generator | None, overrides: Mapping[str, str] | None = None
 ) -> Iterator[Running]:
+    """`serve` in a thread; `generator` None loads `[model]` as the real process does."""
     config = load_config({**SHORT_DRAFTS, "web.port": "0", **(overrides or {})})
     ready = threading.Event()
     box: dict[str, object] = {}

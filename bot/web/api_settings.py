@@ -29,6 +29,7 @@ from bot.web.settings_file import (
 )
 from core import plugins
 from core.errors import TwinError
+from model.hf import resolve_model_source
 from model.prompts import FORMATS
 
 _MODEL_KEY = re.compile(r"\b(model\.[a-z_]+)\b")
@@ -94,6 +95,11 @@ class _Settings:
         except SettingsRefused as exc:
             raise ApiError(422, str(exc), key=exc.key) from exc
         try:
+            model = resolved.config.model
+            if model != twin.config.model and model.backend not in ("openai", "exl2"):
+                # Where the weights are, checked even when the model loads only at the
+                # next start (an injected one); a load below checks the rest.
+                await asyncio.to_thread(resolve_model_source, model.path, model.gguf_file)
             outcome = await twin.reconfigure(resolved.config, lambda: write(home, resolved.text))
         except TwinError as exc:  # the new model would not load: nothing was saved
             found = _MODEL_KEY.search(str(exc))

@@ -26,6 +26,7 @@ def add_routes(app: web.Application, context: WebContext) -> None:
     api = _Status(context)
     app.router.add_get("/api/status", api.status)
     app.router.add_get("/api/schedules", api.schedules)
+    app.router.add_get("/api/style", api.style)
     app.router.add_post(
         "/api/schedules/{name:.+}/{action:" + "|".join(SCHEDULE_ACTIONS) + "}", api.control
     )
@@ -62,6 +63,14 @@ class _Status:
                 "queue": {"generating": worker.active, "queued": worker.queued()},
             }
         )
+
+    async def style(self, _: web.Request) -> web.Response:
+        """The owner's style profile (model/style.py): overall and per platform, with the
+        guidance lines drafts get; `owner_names` empty says Settings must name the owner."""
+        twin = self.context.twin
+        profile = await asyncio.to_thread(twin.style_profile)
+        names = list(self.context.config.owner.author_names)
+        return web.json_response({**profile.to_json(), "owner_names": names})
 
     async def schedules(self, _: web.Request) -> web.Response:
         service = self.context.handler.schedules
