@@ -39,7 +39,8 @@ async def test_settings_are_checked_saved_whole_and_kept_across_a_restart(
                 answer = await api.json("PUT", "/api/settings", {"values": values}, status=422)
                 assert answer["key"] == key and reason in answer["error"], answer
                 assert not saved.exists()  # nothing half-saved
-            for body in ({}, {"values": {}}, {"values": ["owner.bio"]}):
+            bodies: list[dict[str, object]] = [{}, {"values": {}}, {"values": ["owner.bio"]}]
+            for body in bodies:
                 assert "send {" in await api.error("PUT", "/api/settings", body, status=400)
             status = await api.json("GET", "/api/status")
             assert status["owner"]["bio"] == ""
