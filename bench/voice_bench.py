@@ -30,7 +30,7 @@ Measures, in one run:
 - style-profile distance (model/style.py) between the drafts' profile and the profile of
   the training notes; the held-out notes' distance is the floor.
 
-    nice -n 10 python bench/voice_bench.py [--quick] [--steps 100] [--prompts 20]
+    nice -n 10 python bench/voice_bench.py [--quick] [--steps 80] [--prompts 16]
 """
 
 from __future__ import annotations
@@ -241,9 +241,8 @@ def measure(args: argparse.Namespace, work: Path, timed: Timer) -> tuple[Scores,
 
     split = split_notes(corpus_notes(args.corpus)[:: args.thin], args.every)
     prompts = [prompt_for(extract_file(p).title) for p in spread(split.held_out, args.prompts)]
-    print(
-        f"{len(split.train)} training notes, {len(split.held_out)} held out, {len(prompts)} prompts"
-    )
+    print(f"{len(split.train)} training notes, {len(split.held_out)} held out; prompts:")
+    print("\n".join(f"  {p}" for p in prompts), flush=True)
     t = train_twin(args, split, work, timed)
     base_dir, run_id = Path(t.run.base_model), t.run.id
     held = held_out_examples(split.held_out, base_dir, t.config.training)
@@ -277,7 +276,9 @@ class Timer:
         started = time.perf_counter()
         yield
         self.seconds[stage] = time.perf_counter() - started
-        print(f"{stage}: {self.seconds[stage]:.0f} s", flush=True)
+        # Other jobs on the machine stretch every stage: the load says how much.
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"{stage}: {self.seconds[stage]:.0f} s (load average {load})", flush=True)
 
 
 def main() -> None:
