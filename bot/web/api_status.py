@@ -14,8 +14,8 @@ from bot.schedules.control import schedule_command
 from bot.schedules.listing import schedule_words
 from bot.web.bad_input import ApiError
 from bot.web.context import WebContext
-from bot.web.model_words import model_json
 from core.errors import InputError
+from model.naming import model_json
 from model.prompts import FORMATS
 from training.registry import RUNNING
 
@@ -81,6 +81,10 @@ class _Status:
                 else f"another process runs them: {service.refused}"
             )
             return web.json_response({"running": False, "reason": reason, "jobs": []})
+        # In step with the sources now, not at the next heartbeat: a source just added
+        # shows its recrawl job.
+        sources = await asyncio.to_thread(self.context.twin.warehouse.list_sources)
+        await asyncio.to_thread(service.schedules.sync, [s.url for s in sources])
         failures = await asyncio.to_thread(service.state.failures)
         jobs: list[dict[str, Any]] = []
         for job in service.schedules.jobs():

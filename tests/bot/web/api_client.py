@@ -62,5 +62,6 @@ async def read_events(response: aiohttp.ClientResponse) -> list[Any]:
 
 @asynccontextmanager
 async def api_of(srv: Running) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession(srv.base) as http:
+    # Long enough for a short training run followed to its end on a busy machine.
+    async with aiohttp.ClientSession(srv.base, timeout=aiohttp.ClientTimeout(total=1200)) as http:
         yield Api(http, srv.token)
