@@ -50,6 +50,38 @@ ROUTES = [
 ]
 
 
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+def readme_routes() -> list[tuple[str, str]]:
+    """Every `METHOD /api/...` the README's API section names."""
+    section = README.read_text(encoding="utf-8").split("### The web app's API", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    found = re.findall(r"`(GET|POST|PUT|DELETE) (/api/[^` ?]*)", section)
+    return [(method, path) for method, path in found]
+
+
+def test_the_readme_lists_every_route() -> None:
+    def pattern(path: str) -> re.Pattern[str]:
+        parts = re.split(r"(\{[^}]*\})", path)
+        regex = "".join(
+            "(" + "|".join(p[1:-1].split(",")) + ")"
+            if p.startswith("{") and "," in p
+            else "[^/]+"
+            if p.startswith("{")
+            else re.escape(p)
+            for p in parts
+        )
+        return re.compile(regex + "$")
+
+    documented = readme_routes()
+    served = [(m, p) for m, p in ROUTES if p != "/api/no-such-route"]
+    for method, path in served:
+        assert any(m == method and pattern(p).match(path) for m, p in documented), (method, path)
+    for method, path in documented:
+        assert any(m == method and pattern(path).match(p) for m, p in served), (method, path)
+
+
 def assert_safe_headers(response: aiohttp.ClientResponse) -> None:
     headers = response.headers
     assert headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY, response.url
@@ -109,6 +141,12 @@ async def test_the_page_the_token_and_the_headers(smol: HfGenerator, twin_home: 
             async with api.http.post("/api/message", json={"text": "help"}, headers=api.auth) as r:
                 assert_safe_headers(r)
                 assert (await read_events(r))[0]["type"] == "say"
+            for method, path in ROUTES[:-1]:  # each is a route: none is unknown
+                if (method, path) == ("POST", "/api/training"):
+                    continue  # it would start a run
+                async with api.http.request(method, path, headers=api.auth) as r:
+                    if r.content_type == "application/json":
+                        assert "no such API route" not in str(await r.json()), path
             reason = await api.error("GET", "/api/no-such-route", status=404)
             assert reason == "/api/no-such-route: no such API route; the README lists them"
             assert "not allowed" in await api.error("DELETE", "/api/status", status=405)
