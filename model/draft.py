@@ -23,6 +23,7 @@ from core.errors import InputError, TwinError
 from ingest.document import Document
 from model.filters import infer_filters
 from model.generator import Finished, GenerationParams, TextDelta
+from model.naming import demo_note_once
 from model.packing import Packed, pack_material
 from model.prompts import (
     FORMATS,
@@ -125,6 +126,9 @@ class DraftWriter:
         )
         packed = pack(link_material, [_writing(h) for h in hits], voice, style=style)
         notes.extend(packed.notes)
+        generator = self.worker.generator
+        if (demo := demo_note_once(generator.model_id, generator.backend)) is not None:
+            notes.append(demo)
         record = self._record(request, prompt, fmt, links, packed, params, notes)
         text: list[str] = []
         finished: Finished | None = None

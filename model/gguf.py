@@ -39,8 +39,9 @@ def dequantized_folder(location: str, gguf_file: str, cache_root: Path) -> Path:
 def quiet_progress_bars() -> None:
     """transformers' own progress bars ("Loading weights") only with -v (INFO logging):
     the happy path prints nothing the owner did not ask for."""
-    from transformers.utils import logging as hf_logging
+    from transformers.utils import logging as transformers_logging
 
+    hf_logging: Any = transformers_logging  # its switches are untyped
     if log.isEnabledFor(logging.INFO):
         hf_logging.enable_progress_bar()
     else:

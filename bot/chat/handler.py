@@ -32,6 +32,7 @@ from core.wording import plural
 from ingest.results import summary
 from model.draft import DraftDone, DraftRequest, DraftWriter, Prepared
 from model.generator import Finished, TextDelta
+from model.naming import configured_model, describe_model
 from training.jobs import TrainingJobs
 
 log = logging.getLogger(__name__)
@@ -218,6 +219,7 @@ class ChatHandler:
                     record.sources,
                     record.notes,
                     record.finish_reason,
+                    describe_model(record.model_id, record.backend, record.model_version),
                 )
         finally:
             self._drafts.pop(user.key, None)
@@ -275,7 +277,8 @@ class ChatHandler:
             return f"Active model: {run.id if run else 'base'}.{now}"
         runs = await asyncio.to_thread(models.runs, 20)
         active = await asyncio.to_thread(models.active)
-        lines = [f"{'*' if active is None else ' '} base (the configured model)"]
+        base = configured_model(self.twin.config.model)
+        lines = [f"{'*' if active is None else ' '} base: {base}"]
         for r in runs:
             mark = "*" if active is not None and r.id == active.id else " "
             ppl = r.metrics.get("eval", {}).get(r.id, {}).get("perplexity")
@@ -336,10 +339,10 @@ class ChatHandler:
         documents = await asyncio.to_thread(twin.warehouse.count_documents)
         chunks = await asyncio.to_thread(twin.index.count)
         worker = await twin.model_worker()
-        generator = worker.generator
+        g = worker.generator
         return (
             f"Documents: {documents}\nChunks: {chunks}\n"
-            f"Model: {generator.model_id} ({generator.backend}, {generator.model_version})\n"
+            f"Model: {describe_model(g.model_id, g.backend, g.model_version)}\n"
             f"Generating: {worker.active}, queued: {worker.queued()}"
         )
 

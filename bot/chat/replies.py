@@ -57,6 +57,7 @@ class DraftFinal:
     sources: tuple[SourceRef, ...]
     notes: tuple[str, ...]
     finish_reason: str
+    model: str = ""  # the model that wrote it, in words (model.naming.describe_model)
 
     @property
     def footer(self) -> str:
@@ -71,6 +72,8 @@ class DraftFinal:
         for heading, sources in sources_by_role(self.sources):
             lines.append(f"{heading}:")
             lines += [f"- {s.title} <{s.url}>" for s in sources]
+        if self.model:
+            lines.append(f"Model: {self.model}")
         return "\n".join(lines)
 
     @property

@@ -28,8 +28,8 @@ from bot.web.bad_input import (
     text_field,
 )
 from bot.web.context import OWNER, WebContext
-from bot.web.model_words import model_json
 from model.draft_history import RATINGS, DraftHistory, HistoryItem
+from model.naming import model_json
 from model.prompts import FORMATS
 
 

@@ -17,7 +17,6 @@ from aiohttp import web
 from bot.config import is_secret_key
 from bot.web.bad_input import ApiError, json_object
 from bot.web.context import WebContext
-from bot.web.model_words import model_json
 from bot.web.settings_file import (
     SettingsRefused,
     page_keys,
@@ -30,6 +29,7 @@ from bot.web.settings_file import (
 from core import plugins
 from core.errors import TwinError
 from model.hf import resolve_model_source
+from model.naming import model_json
 from model.prompts import FORMATS
 
 _MODEL_KEY = re.compile(r"\b(model\.[a-z_]+)\b")

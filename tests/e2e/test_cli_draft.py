@@ -158,7 +158,12 @@ def test_the_openai_backend_is_chosen_from_config(emulator: OpenAIEmulator) -> N
     assert code == 0, output
     result = json.loads(output[output.index("{\n") :])
     assert result["text"] == "Hello, world."
-    assert result["model"] == {"backend": "openai", "id": "sam-twin", "version": "emulator"}
+    assert result["model"] == {
+        "name": "sam-twin (served over the OpenAI API), version emulator",
+        "backend": "openai",
+        "id": "sam-twin",
+        "version": "emulator",
+    }
     sent = emulator.requests[-1]
     assert sent["model"] == "sam-twin" and sent["stream"] is True
     assert "You write as Sam Rivera" in sent["messages"][0]["content"]

@@ -80,7 +80,10 @@ def test_train_evaluate_promote_draft_export(twin_home: Path) -> None:
     # Whatever the metric said, the owner can activate it; drafts then come from it.
     assert run("models", "activate", run_id) == (0, f"active: {run_id}\n")
     code, output = run("models", "list")
-    assert f"* {run_id}  trained" in output and "  base (the configured model)" in output
+    assert (
+        f"* {run_id}  trained" in output
+        and "  base: SmolLM2-135M-Instruct (bundled demo model, GGUF)" in output
+    )
     code, output = run("draft", "--json", "Write a post about SQLite")
     assert code == 0, output
     draft = json.loads(output[output.index("{\n") :])

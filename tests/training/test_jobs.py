@@ -201,7 +201,10 @@ async def test_progress_edits_one_message_in_order_and_a_promoted_run_is_announc
     assert list((twin_home / "logs").glob("train-*.log"))
 
     models = texts(await said(handler.handle(OWNER, "models")))
-    assert models.splitlines() == ["  base (the configured model)", f"* {run.id} trained (sft)"]
+    assert models.splitlines() == [
+        "  base: SmolLM2-135M-Instruct (bundled demo model, GGUF)",
+        f"* {run.id} trained (sft)",
+    ]
     assert "Active model: base." in texts(await said(handler.handle(OWNER, "models activate base")))
     assert "* base" in texts(await said(handler.handle(OWNER, "models")))
     status = texts(await said(handler.handle(OWNER, "train status")))
