@@ -4,8 +4,9 @@
 worker, the draft writer, the training context); what they do lives in their packages.
 Secrets are read from the environment where a part is built, through `bot.config.secret`.
 
-Everything is built lazily, on first use, and at most once: `llm-twin sources` never loads
-the embedding model, and a long-running bot never reloads it.
+Everything is imported and built lazily, on first use, and at most once: `llm-twin
+sources` never imports the fetcher, the model or the index, and a long-running bot never
+reloads them.
 """
 
 from __future__ import annotations
@@ -18,33 +19,29 @@ import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import cached_property
+from typing import TYPE_CHECKING
 
+from bot import index_parts
 from bot.config import Config, secret
 from core.errors import ConfigError
-from ingest.chunking import Chunker
-from ingest.extractors.base import ExtractorRegistry
-from ingest.extractors.registry import SourceSettings, build_registry
-from ingest.fetcher import Fetcher
-from ingest.paths import path_crawler
-from ingest.pipeline import Ingestor
-from ingest.results import InputResult
-from ingest.warehouse.store import Warehouse
-from model.backends import open_generator, with_backend
-from model.draft import DraftWriter
-from model.generator import Generator
-from model.records import DraftStore
-from model.settings import ModelSettings
-from model.style import StyleProfile
-from model.style_store import owner_style
-from model.voice import warehouse_writing
-from model.worker import ModelWorker
-from retrieval.embedder import SentenceTransformerEmbedder
-from retrieval.index import IndexManifest, VectorIndex, open_configured_index
-from retrieval.search import hybrid_search, multi_query_search
-from retrieval.types import SearchFilters, SearchHit
-from training.context import TrainingContext
-from training.gguf_export import servable_on_llamacpp
-from training.registry import Registry, Run
+
+if TYPE_CHECKING:
+    from ingest.chunking import Chunker
+    from ingest.extractors.base import ExtractorRegistry
+    from ingest.pipeline import Ingestor
+    from ingest.results import InputResult
+    from ingest.warehouse.store import Warehouse
+    from model.draft import DraftWriter
+    from model.generator import Generator
+    from model.records import DraftStore
+    from model.settings import ModelSettings
+    from model.style import StyleProfile
+    from model.worker import ModelWorker
+    from retrieval.embedder import SentenceTransformerEmbedder
+    from retrieval.index import IndexManifest, VectorIndex
+    from retrieval.types import SearchFilters, SearchHit
+    from training.context import TrainingContext
+    from training.registry import Registry, Run
 
 log = logging.getLogger(__name__)
 
@@ -70,20 +67,22 @@ class Twin:
 
     @cached_property
     def warehouse(self) -> Warehouse:
+        from ingest.warehouse.store import Warehouse
+
         return Warehouse(self.config.warehouse_url)
 
     @cached_property
     def embedder(self) -> SentenceTransformerEmbedder:
-        cfg = self.config.embedding
-        return SentenceTransformerEmbedder(cfg.model, device=cfg.device, batch_size=cfg.batch_size)
+        return index_parts.embedder(self.config)
 
     @cached_property
     def chunker(self) -> Chunker:
-        cfg = self.config.chunking
-        return Chunker(self.embedder.tokenizer, cfg.max_tokens, cfg.overlap_tokens)
+        return index_parts.chunker(self.config, self.embedder)
 
     @cached_property
     def registry(self) -> ExtractorRegistry:
+        from ingest.extractors.registry import SourceSettings, build_registry
+
         config = self.config
         return build_registry(
             SourceSettings(
@@ -97,21 +96,10 @@ class Twin:
         )
 
     def manifest(self) -> IndexManifest:
-        return IndexManifest(
-            embedding_model=self.embedder.model_id,
-            dimension=self.embedder.dimension,
-            chunk_tokens=self.config.chunking.max_tokens,
-            chunk_overlap=self.config.chunking.overlap_tokens,
-        )
+        return index_parts.manifest(self.config, self.embedder)
 
     def _open_index(self, *, reset: bool = False) -> VectorIndex:
-        return open_configured_index(
-            self.config.index,
-            self.manifest(),
-            path=self.config.index_path,
-            api_key=secret("index", "weaviate_api_key"),
-            reset=reset,
-        )
+        return index_parts.open_index(self.config, self.embedder, reset=reset)
 
     @property
     def index(self) -> VectorIndex:
@@ -123,6 +111,10 @@ class Twin:
     @asynccontextmanager
     async def ingestor(self) -> AsyncIterator[Ingestor]:
         """An `Ingestor` with an open fetcher; the fetcher closes when the block ends."""
+        from ingest.fetcher import Fetcher
+        from ingest.paths import path_crawler
+        from ingest.pipeline import Ingestor
+
         # Build the heavy parts off the loop: the first touch loads the embedding model.
         index = await asyncio.to_thread(lambda: self.index)
         chunker = await asyncio.to_thread(lambda: self.chunker)
@@ -147,6 +139,8 @@ class Twin:
         alpha: float | None = None,
         filters: SearchFilters | None = None,
     ) -> list[SearchHit]:
+        from retrieval.search import hybrid_search
+
         index = await asyncio.to_thread(lambda: self.index)
         return await hybrid_search(
             index,
@@ -166,11 +160,19 @@ class Twin:
         async with self.ingestor() as ingestor:
             return await ingestor.reindex(documents, on_document=on_document)
 
+    def forget(self, url: str) -> list[str]:
+        """Remove a source or one document from the warehouse and the index together: the
+        removed document ids. The index is opened only when something is stored."""
+        parts = (lambda: self.index, self.embedder, lambda: self.chunker)
+        return index_parts.forget(url, self.warehouse, *parts, self.config.index.write_batch_chunks)
+
     # --- drafting ---------------------------------------------------------------------
 
     @cached_property
     def models(self) -> Registry:
         """Training runs and the active model (the model registry)."""
+        from training.registry import Registry
+
         return Registry(self.warehouse)
 
     async def model_worker(self) -> ModelWorker:
@@ -187,6 +189,8 @@ class Twin:
                         active = await asyncio.to_thread(self.models.active)
                     self._followed = active.id if active else None
                     generator = await self._open_model(active)
+                from model.worker import ModelWorker
+
                 self._worker = ModelWorker(
                     generator,
                     timeout=cfg.timeout,
@@ -203,6 +207,8 @@ class Twin:
         return generator
 
     async def _open_generator(self, settings: ModelSettings) -> Generator:
+        from model.backends import open_generator
+
         return await open_generator(
             settings,
             cache_dir=self.config.model_cache_dir,
@@ -211,6 +217,9 @@ class Twin:
 
     async def _open_run(self, run: Run) -> Generator | None:
         """`run`'s model, or None (with a warning) when this backend cannot serve it."""
+        from model.backends import with_backend
+        from training.gguf_export import servable_on_llamacpp
+
         try:
             model = with_backend(self.config.model)
             if model.backend == "llamacpp":
@@ -296,6 +305,8 @@ class Twin:
 
     @cached_property
     def drafts(self) -> DraftStore:
+        from model.records import DraftStore
+
         return DraftStore(self.warehouse)
 
     @asynccontextmanager
@@ -303,6 +314,10 @@ class Twin:
         """A `DraftWriter` over the loaded model, the index, the owner's writing in the
         warehouse (for voice examples) and an open fetcher (for links in prompts); with
         drafting.ingest_links, shared links are also ingested."""
+        from model.draft import DraftWriter
+        from model.voice import warehouse_writing
+        from retrieval.search import multi_query_search
+
         worker = await self.model_worker()
         index = await asyncio.to_thread(lambda: self.index)
         drafts = await asyncio.to_thread(lambda: self.drafts)
@@ -332,6 +347,8 @@ class Twin:
     def style_profile(self) -> StyleProfile:
         """The owner's style profile, measured from their own writing in the warehouse
         (no model, no index); cached in $TWIN_HOME/style until their writing changes."""
+        from model.style_store import owner_style
+
         return owner_style(
             self.warehouse, self.config.owner.author_names, self.config.home / "style"
         )
@@ -339,6 +356,8 @@ class Twin:
     def training_context(self) -> TrainingContext:
         """What training works with (opens the stores): this twin's settings, folders,
         stores, model, and the command line of `llm-twin train` for its home and config."""
+        from training.context import TrainingContext
+
         config = self.config
         trainer = [sys.executable, "-m", "bot", "--home", str(config.home.resolve())]
         if config.config_file is not None:

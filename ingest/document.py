@@ -8,6 +8,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 
+def parse_date(value: str | None) -> datetime | None:
+    """ISO 8601 (date, or date and time) as an aware UTC datetime; naive means UTC."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
 def document_id(url: str) -> str:
     """A document's identity: derived from its canonical URL, so re-ingesting a link
     finds the same row and a changed page replaces what was stored for it."""

@@ -26,7 +26,7 @@ from retrieval.types import Vector
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
-__all__ = ["BertShape", "NumpyBert", "bert_shape"]
+__all__ = ["BertShape", "CountingTokenizer", "NumpyBert", "bert_shape"]
 
 _TRANSFORMER = "sentence_transformers.models.Transformer"
 _POOLING = "sentence_transformers.models.Pooling"
@@ -58,8 +58,8 @@ def _json(path: Path) -> Any:
 
 def bert_shape(folder: Path) -> BertShape | None:
     """The shape of a sentence-transformers folder that holds exactly a BERT encoder with
-    mean pooling (optionally normalised), in safetensors with a fast tokenizer; None for
-    anything else (other architectures, poolings, prompts or files)."""
+    mean pooling (optionally normalised), in safetensors with a BERT fast tokenizer; None
+    for anything else (other architectures, poolings, prompts, tokenizers or files)."""
     try:
         modules = _json(folder / "modules.json")
         types = [m["type"] for m in modules]
@@ -74,13 +74,7 @@ def bert_shape(folder: Path) -> BertShape | None:
             return None
         if pooling.get("include_prompt") is False or sbert.get("do_lower_case"):
             return None
-        if (
-            config.get("model_type") != "bert"
-            or config.get("hidden_act") != "gelu"
-            or config.get("position_embedding_type", "absolute") != "absolute"
-            or not (folder / "model.safetensors").is_file()
-            or not (folder / "tokenizer.json").is_file()
-        ):
+        if not _plain_bert(config, folder) or not _bert_tokenizer(folder):
             return None
         hidden, heads = int(config["hidden_size"]), int(config["num_attention_heads"])
         max_len = min(int(sbert["max_seq_length"]), int(config["max_position_embeddings"]))
@@ -94,8 +88,58 @@ def bert_shape(folder: Path) -> BertShape | None:
             max_seq_length=max_len,
             layer_norm_eps=float(config.get("layer_norm_eps", 1e-12)),
         )
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None
+
+
+def _plain_bert(config: Any, folder: Path) -> bool:
+    return (
+        config.get("model_type") == "bert"
+        and config.get("hidden_act") == "gelu"
+        and config.get("position_embedding_type", "absolute") == "absolute"
+        and (folder / "model.safetensors").is_file()
+    )
+
+
+def _bert_tokenizer(folder: Path) -> bool:
+    """Whether tokenizer.json alone tokenizes as transformers' BertTokenizer does with the
+    folder's tokenizer_config.json (which rebuilds the normaliser from that config)."""
+    spec = _json(folder / "tokenizer.json")
+    settings = _json(folder / "tokenizer_config.json")
+    normalizer = spec["normalizer"]
+    return (
+        settings.get("tokenizer_class") in ("BertTokenizer", "BertTokenizerFast")
+        and spec["model"]["type"] == "WordPiece"
+        and spec["pre_tokenizer"]["type"] == "BertPreTokenizer"
+        and normalizer["type"] == "BertNormalizer"
+        and normalizer.get("clean_text", True) is True
+        and normalizer.get("lowercase") == settings.get("do_lower_case", True)
+        and normalizer.get("handle_chinese_chars") == settings.get("tokenize_chinese_chars", True)
+        and normalizer.get("strip_accents") == settings.get("strip_accents")
+    )
+
+
+class CountingTokenizer:
+    """The folder's tokenizer for counting and chunking (no padding, no truncation),
+    called as a Hugging Face tokenizer is (`ingest/chunking.py`). Its own instance: the
+    encoder's truncation never touches it."""
+
+    def __init__(self, shape: BertShape) -> None:
+        from tokenizers import Tokenizer
+
+        self._tokenizer = Tokenizer.from_file(str(shape.folder / "tokenizer.json"))
+        self._tokenizer.no_padding()
+        self._tokenizer.no_truncation()
+
+    def __call__(self, text: list[str], **kwargs: Any) -> dict[str, Any]:
+        encodings = self._tokenizer.encode_batch(
+            list(text), add_special_tokens=bool(kwargs.get("add_special_tokens", True))
+        )
+        return {
+            "input_ids": [e.ids for e in encodings],
+            "attention_mask": [e.attention_mask for e in encodings],
+            "offset_mapping": [e.offsets for e in encodings],
+        }
 
 
 class NumpyBert:

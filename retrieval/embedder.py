@@ -26,7 +26,7 @@ import numpy as np
 from core.errors import ConfigError
 from core.memory import release_free_memory
 from core.offline import stay_offline
-from retrieval.bert import NumpyBert, bert_shape
+from retrieval.bert import CountingTokenizer, NumpyBert, bert_shape
 from retrieval.types import Vector
 
 if TYPE_CHECKING:
@@ -131,6 +131,8 @@ class SentenceTransformerEmbedder:
         a fast tokenizer keeps its padding and truncation settings on the shared Rust
         backend, so a count in one thread (no padding) switched off the padding `embed`
         needs in another, and about one batch in ten failed ("Unable to create tensor")."""
+        if self._query is not None:  # the same tokenizer, without loading the model
+            return CountingTokenizer(self._query.shape)
         tokenizer: Tokenizer = copy.deepcopy(self.load().tokenizer)
         return tokenizer
 

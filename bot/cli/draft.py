@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from bot.cli.context import LazyTwin
-from bot.twin import Twin
-from model.draft import DraftDone, DraftRequest, Prepared
-from model.generator import TextDelta
-from model.naming import describe_model, model_json
+from bot.cli.context import LazyTwin, user_errors
 from model.prompts import FORMATS
-from model.records import sources_by_role
+
+if TYPE_CHECKING:
+    from bot.cli.remote import BotClient
+    from bot.twin import Twin
+    from model.draft import DraftDone, DraftEvent, DraftRequest
+
+log = logging.getLogger(__name__)
 
 
 @click.command()
@@ -52,20 +56,50 @@ def draft(
     platform (a thread numbered, a post cut to length, the model's "Sure! Here's…" dropped)
     the final text follows under a line. Piped, stdout gets the final text only. The
     sources it drew on follow, and notes (links that could not be read, material left out,
-    what was cut) go to stderr."""
+    what was cut) go to stderr. Drafted by the running bot when `llm-twin serve` runs on
+    this home (its model is loaded already; see --local)."""
+    from model.draft import DraftRequest
+
     if prompt == "-":
         prompt = sys.stdin.read()
+    with user_errors():
+        default = lazy.config().drafting.format
+    request = DraftRequest(prompt=prompt, format=fmt or default, links=links, user="cli")
+    try:
+        done = _draft(lazy, request, as_json)
+    except KeyboardInterrupt:
+        click.echo("\ncancelled (the partial draft was saved)", err=True)
+        sys.exit(130)
+    if as_json:
+        click.echo(json.dumps(_draft_json(done), indent=2, ensure_ascii=False))
+
+
+def _draft(lazy: LazyTwin, request: DraftRequest, as_json: bool) -> DraftDone:
+    """The draft, shown as it comes: from the running bot when there is one, else here."""
+    from bot.cli.remote import BotUnavailable
+
+    with user_errors():
+        bot = lazy.bot()
+        if bot is not None:
+            try:
+                return _Shown(as_json).all(_from_bot(bot, request))
+            except BotUnavailable as exc:
+                log.info("drafting here: %s", exc)
     with lazy.twin() as twin:
-        request = DraftRequest(
-            prompt=prompt, format=fmt or twin.config.drafting.format, links=links, user="cli"
-        )
-        try:
-            done = asyncio.run(_run(twin, request, as_json))
-        except KeyboardInterrupt:
-            click.echo("\ncancelled (the partial draft was saved)", err=True)
-            sys.exit(130)
-        if as_json:
-            click.echo(json.dumps(_draft_json(done), indent=2, ensure_ascii=False))
+        return asyncio.run(_run(twin, request, as_json))
+
+
+def _from_bot(bot: BotClient, request: DraftRequest) -> Iterator[DraftEvent]:
+    from bot.cli.wire import draft_event_from
+
+    body = {
+        "prompt": request.prompt,
+        "format": request.format,
+        "links": list(request.links),
+        "user": request.user,
+    }
+    for data in bot.stream("/api/cli/draft", body):
+        yield draft_event_from(data)
 
 
 def _streams_live() -> bool:
@@ -77,29 +111,53 @@ async def _run(twin: Twin, request: DraftRequest, as_json: bool) -> DraftDone:
     try:
         if not as_json and sys.stderr.isatty():
             click.echo("loading the model…", err=True)
-        live = not as_json and _streams_live()
         async with twin.draft_writer() as writer:
-            done: DraftDone | None = None
-            streamed: list[str] = []
-            notes: tuple[str, ...] = ()
+            shown = _Shown(as_json)
             async for event in writer.write(request):
-                if isinstance(event, Prepared):
-                    notes = event.notes
-                    for note in event.notes:
-                        click.echo(f"note: {note}", err=True)
-                elif isinstance(event, TextDelta):
-                    streamed.append(event.text)
-                    if live:
-                        click.echo(event.text, nl=False)
-                elif isinstance(event, DraftDone):
-                    done = event
-            assert done is not None
-            if not as_json:
-                _print_final(done, "".join(streamed) if live else None)
-                _print_footer(done, notes)
-            return done
+                shown.event(event)
+            return shown.done()
     finally:
         await twin.aclose()
+
+
+class _Shown:
+    """The draft's events on the terminal, the same whichever process wrote it: notes
+    first, the text as it streams (when stdout is a terminal), then the final text and
+    the footer."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.live = not as_json and _streams_live()
+        self.streamed: list[str] = []
+        self.notes: tuple[str, ...] = ()
+        self.finished: DraftDone | None = None
+
+    def event(self, event: DraftEvent) -> None:
+        from model.draft import DraftDone, Prepared
+
+        if isinstance(event, Prepared):
+            self.notes = event.notes
+            for note in event.notes:
+                click.echo(f"note: {note}", err=True)
+        elif isinstance(event, DraftDone):
+            self.finished = event
+        else:
+            self.streamed.append(event.text)
+            if self.live:
+                click.echo(event.text, nl=False)
+
+    def all(self, events: Iterator[DraftEvent]) -> DraftDone:
+        for event in events:
+            self.event(event)
+        return self.done()
+
+    def done(self) -> DraftDone:
+        done = self.finished
+        assert done is not None  # the writer always ends with DraftDone
+        if not self.as_json:
+            _print_final(done, "".join(self.streamed) if self.live else None)
+            _print_footer(done, self.notes)
+        return done
 
 
 def _print_final(done: DraftDone, streamed: str | None) -> None:
@@ -115,6 +173,8 @@ def _print_final(done: DraftDone, streamed: str | None) -> None:
 
 def _print_footer(done: DraftDone, shown: tuple[str, ...]) -> None:
     """Sources, then on stderr the notes not shown before the text, and the stats line."""
+    from model.records import sources_by_role
+
     record, finished = done.draft, done.finished
     click.echo()
     for heading, sources in sources_by_role(record.sources):
@@ -127,8 +187,7 @@ def _print_footer(done: DraftDone, shown: tuple[str, ...]) -> None:
     click.echo(
         f"draft {record.id}: {finished.completion_tokens} tokens, "
         f"{finished.tokens_per_second:.1f} tokens/s, first token after "
-        f"{finished.time_to_first_token:.2f} s\n"
-        f"model: {describe_model(record.model_id, record.backend, record.model_version)}",
+        f"{finished.time_to_first_token:.2f} s ({record.model_id})",
         err=True,
     )
 
@@ -142,7 +201,6 @@ def _draft_json(done: DraftDone) -> dict[str, Any]:
         "sources": [{"url": s.url, "title": s.title, "role": s.role} for s in record.sources],
         "notes": list(record.notes),
         "model": {
-            "name": model_json(record.model_id, record.backend, record.model_version)["name"],
             "backend": record.backend,
             "id": record.model_id,
             "version": record.model_version,

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from bot.cli.context import LazyTwin
-from bot.twin import Twin
 from core.errors import InputError
-from training.gguf_export import BASE_PLACEHOLDER, export_run
-from training.registry import Run
+
+if TYPE_CHECKING:
+    from bot.twin import Twin
+    from training.registry import Run
 
 
 @click.group("export")
@@ -37,6 +39,8 @@ def gguf(lazy: LazyTwin, run_id: str | None, base_gguf: Path | None, out: Path |
     """Write RUN's LoRA adapter (default: the active run, else the latest trained) as a
     GGUF LoRA adapter, with an Ollama Modelfile beside it, and print the llama-server
     command that serves it on its base GGUF."""
+    from training.gguf_export import BASE_PLACEHOLDER, export_run
+
     with lazy.twin(serve_active=False) as twin:
         run = _run(twin, run_id)
         done = export_run(twin.models, run, base_gguf=base_gguf, out_dir=out)

@@ -1,25 +1,36 @@
-"""`llm-twin ingest`, `recrawl` and `sources`: getting writing in and keeping it current."""
+"""`llm-twin ingest`, `recrawl` and `sources`: getting writing in and keeping it current.
+
+Inputs are checked first (ingest/precheck.py): a bad link or path is refused before any
+model or index is opened. The work goes to the running bot when `llm-twin serve` runs on
+this home (the index's one writer, already warm), else runs here; either way each input's
+line comes from the same `InputResult`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
-from tqdm import tqdm
 
 from bot.cli.context import LazyTwin
-from bot.twin import Twin
 from core.wording import plural
-from ingest.exports import EXPORT_KINDS
-from ingest.pipeline import Ingestor
-from ingest.results import InputResult, summary
-from ingest.warehouse.store import Source
+from ingest.exports.export import EXPORT_KINDS
 
-Run = Callable[[Ingestor, Callable[[InputResult], None]], Awaitable[list[InputResult]]]
+if TYPE_CHECKING:
+    from bot.twin import Twin
+    from ingest.pipeline import Ingestor
+    from ingest.results import InputResult
+    from ingest.warehouse.store import Source
+
+    Report = Callable[[InputResult], None]
+    Run = Callable[[Ingestor, Report], Awaitable[list[InputResult]]]
+
+log = logging.getLogger(__name__)
 
 
 @click.command()
@@ -50,12 +61,25 @@ def ingest(
     Prints one line per input and a summary; exits 1 if any input failed.
     """
     hints = {k: v for k, v in (("kind", kind), ("site", site)) if v}
-
-    async def run(ingestor: Ingestor, report: Callable[[InputResult], None]) -> list[InputResult]:
-        return await ingestor.ingest(list(inputs), allow_paths=True, on_result=report, hints=hints)
-
     with lazy.twin() as twin:
-        _run(twin, run, total=len(inputs), as_json=as_json, noun="input", verb="ingested")
+        refused, accepted = _prechecked(twin, inputs, hints)
+
+        async def run(ingestor: Ingestor, report: Report) -> list[InputResult]:
+            return await ingestor.ingest(accepted, allow_paths=True, on_result=report, hints=hints)
+
+        # Paths go to the bot as absolute paths: it does not share this working directory.
+        body = {"inputs": [_absolute(i) for i in accepted], "hints": hints}
+        work = (run, "/api/cli/ingest", body) if accepted else None
+        _run(
+            lazy,
+            twin,
+            work,
+            total=len(inputs),
+            as_json=as_json,
+            noun="input",
+            verb="ingested",
+            refused=refused,
+        )
 
 
 @click.command()
@@ -68,7 +92,7 @@ def recrawl(lazy: LazyTwin, only: tuple[str, ...], as_json: bool) -> None:
     known posts and unchanged GitHub files are not fetched, and only changed documents are
     re-embedded. Reports new, changed, unchanged and removed documents per source."""
 
-    async def run(ingestor: Ingestor, report: Callable[[InputResult], None]) -> list[InputResult]:
+    async def run(ingestor: Ingestor, report: Report) -> list[InputResult]:
         return await ingestor.recrawl(list(only), on_result=report)
 
     with lazy.twin() as twin:
@@ -76,36 +100,123 @@ def recrawl(lazy: LazyTwin, only: tuple[str, ...], as_json: bool) -> None:
         if total == 0:
             click.echo("no sources yet: add some with `llm-twin ingest URL|PATH`")
             return
-        _run(twin, run, total=total, as_json=as_json, noun="source", verb="recrawled")
+        work = (run, "/api/cli/recrawl", {"only": list(only)})
+        _run(lazy, twin, work, total=total, as_json=as_json, noun="source", verb="recrawled")
 
 
-def _run(twin: Twin, run: Run, *, total: int, as_json: bool, noun: str, verb: str) -> None:
-    bar = tqdm(
-        total=total,
-        unit="input",
-        file=sys.stderr,
-        leave=False,
-        disable=as_json or not sys.stderr.isatty(),
-    )
+def _prechecked(
+    twin: Twin, inputs: Sequence[str], hints: dict[str, str]
+) -> tuple[list[InputResult], list[str]]:
+    """The inputs refused before anything is opened (as results), and the rest."""
+    from ingest.precheck import refusal
+    from ingest.results import InputResult
 
-    def report(result: InputResult) -> None:
-        bar.update(1)
-        line = json.dumps(_result_json(result)) if as_json else result.line()
-        tqdm.write(line, file=sys.stdout)
-        for note in [] if as_json else result.notes:
-            tqdm.write(f"  note: {note}", file=sys.stdout)
+    def stored(url: str) -> dict[str, Any]:
+        source = twin.warehouse.get_source(url)
+        return dict(source.state) if source is not None else {}
+
+    config = twin.config
+    refused: list[InputResult] = []
+    accepted: list[str] = []
+    for raw in inputs:
+        why = refusal(raw, policy=config.ingest, exports=config.exports, hints=hints, stored=stored)
+        if why is None:
+            accepted.append(raw)
+        else:
+            refused.append(InputResult(input=raw.strip(), error=why))
+    return refused, accepted
+
+
+def _absolute(raw: str) -> str:
+    from pathlib import Path
+
+    from ingest.urls import looks_like_url
+
+    return raw if looks_like_url(raw) else str(Path(raw.strip()).expanduser().resolve())
+
+
+def _run(
+    lazy: LazyTwin,
+    twin: Twin,
+    work: tuple[Run, str, dict[str, Any]] | None,
+    *,
+    total: int,
+    as_json: bool,
+    noun: str,
+    verb: str,
+    refused: Sequence[InputResult] = (),
+) -> None:
+    """Report each result as it comes (refusals first), then the summary; exit 1 when
+    any input failed."""
+    from ingest.results import summary
+
+    results = list(refused)
+    with _Progress(total, as_json) as report:
+        for result in refused:
+            report(result)
+        if work is not None:
+            results += _work(lazy, twin, work, report)
+    if not as_json:
+        click.echo(summary(results, noun, verb))
+    if any(not r.ok for r in results):
+        sys.exit(1)
+
+
+def _work(
+    lazy: LazyTwin, twin: Twin, work: tuple[Run, str, dict[str, Any]], report: Report
+) -> list[InputResult]:
+    """The running bot does the work when there is one; else this process."""
+    from bot.cli.remote import BotUnavailable
+
+    run, route, body = work
+    bot = lazy.bot()
+    if bot is not None:
+        from bot.cli.wire import result_from
+
+        try:
+            results = []
+            for event in bot.stream(route, body):
+                results.append(result_from(event["result"]))
+                report(results[-1])
+            return results
+        except BotUnavailable as exc:
+            log.info("working here: %s", exc)
 
     async def go() -> list[InputResult]:
         async with twin.ingestor() as ingestor:
             return await run(ingestor, report)
 
-    results = asyncio.run(go())
-    bar.close()
-    failed = [r for r in results if not r.ok]
-    if not as_json:
-        click.echo(summary(results, noun, verb))
-    if failed:
-        sys.exit(1)
+    return asyncio.run(go())
+
+
+class _Progress:
+    """A progress bar on a terminal's stderr, and each result's line on stdout."""
+
+    def __init__(self, total: int, as_json: bool) -> None:
+        self.total, self.as_json = total, as_json
+        self.bar: Any = None
+
+    def __enter__(self) -> Report:
+        if not self.as_json and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, unit="input", file=sys.stderr, leave=False)
+        return self.report
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def report(self, result: InputResult) -> None:
+        lines = [json.dumps(_result_json(result))] if self.as_json else [result.line()]
+        lines += [] if self.as_json else [f"  note: {note}" for note in result.notes]
+        for line in lines:
+            if self.bar is not None:
+                self.bar.write(line, file=sys.stdout)
+            else:
+                click.echo(line)
+        if self.bar is not None:
+            self.bar.update(1)
 
 
 def _result_json(result: InputResult) -> dict[str, Any]:

@@ -11,9 +11,9 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from tqdm import tqdm
 
 from bot.cli.context import LazyTwin, user_errors
 from bot.cli.draft import draft
@@ -24,9 +24,9 @@ from bot.cli.serve import serve
 from bot.cli.style import style
 from bot.cli.train import dataset, eval_command, models, quantize, train
 from bot.cli.web import web_token
-from bot.config import SECTIONS, SETTINGS_FILE, load_config
-from bot.twin import Twin
-from retrieval.types import SearchFilters
+
+if TYPE_CHECKING:
+    from bot.config import Config
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,6 +49,13 @@ from retrieval.types import SearchFilters
     help="Override one config key (highest precedence); repeatable.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
+@click.option(
+    "--local",
+    is_flag=True,
+    envvar="TWIN_LOCAL",
+    help="Work in this process even when `llm-twin serve` runs on the same home (search,"
+    " draft, ingest and recrawl go to a running bot by default). Env: TWIN_LOCAL=1.",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -56,6 +63,7 @@ def cli(
     config_file: Path | None,
     settings: tuple[str, ...],
     verbose: bool,
+    local: bool,
 ) -> None:
     """LLM Twin: collect your writing, search it, and draft in your voice."""
     level = logging.INFO if verbose else logging.WARNING
@@ -67,7 +75,13 @@ def cli(
         if not sep:
             raise click.UsageError(f"--set {setting!r}: expected SECTION.KEY=VALUE")
         overrides[key.strip()] = value
-    ctx.obj = LazyTwin(lambda: load_config(overrides, home=home, config_file=config_file))
+
+    def load() -> Config:
+        from bot.config import load_config
+
+        return load_config(overrides, home=home, config_file=config_file)
+
+    ctx.obj = LazyTwin(load, local=local)
 
 
 def _date(value: str | None, name: str) -> datetime | None:
@@ -112,42 +126,45 @@ def search(
     until: str | None,
     as_json: bool,
 ) -> None:
-    """Hybrid (BM25 + vector) search over everything ingested."""
+    """Hybrid (BM25 + vector) search over everything ingested (by the running bot when
+    `llm-twin serve` runs on this home; see --local)."""
+    from bot.cli.search import search_hits
+    from retrieval.types import SearchFilters
+
     filters = SearchFilters(
         platforms=platform,
         authors=author,
         published_after=_date(since, "--since"),
         published_before=_date(until, "--until"),
     )
-    with lazy.twin() as twin:
-        hits = asyncio.run(twin.search(query, k=k, alpha=alpha, filters=filters))
-        if as_json:
-            click.echo(
-                json.dumps(
-                    [
-                        {
-                            "url": h.chunk.url,
-                            "title": h.chunk.title,
-                            "platform": h.chunk.platform,
-                            "score": round(h.score, 6),
-                            "text": h.chunk.text,
-                        }
-                        for h in hits
-                    ],
-                    indent=2,
-                    ensure_ascii=False,
-                )
+    hits = search_hits(lazy, query, k=k, alpha=alpha, filters=filters)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "url": h.chunk.url,
+                        "title": h.chunk.title,
+                        "platform": h.chunk.platform,
+                        "score": round(h.score, 6),
+                        "text": h.chunk.text,
+                    }
+                    for h in hits
+                ],
+                indent=2,
+                ensure_ascii=False,
             )
-            return
-        if not hits:
-            click.echo("no matches")
-            return
-        for rank, hit in enumerate(hits, 1):
-            snippet = hit.snippet(240)
-            click.echo(
-                f"{rank}. [{hit.score:.3f}] {hit.chunk.title or '(untitled)'} "
-                f"({hit.chunk.platform})\n   {hit.chunk.url}\n   {snippet}"
-            )
+        )
+        return
+    if not hits:
+        click.echo("no matches")
+        return
+    for rank, hit in enumerate(hits, 1):
+        snippet = hit.snippet(240)
+        click.echo(
+            f"{rank}. [{hit.score:.3f}] {hit.chunk.title or '(untitled)'} "
+            f"({hit.chunk.platform})\n   {hit.chunk.url}\n   {snippet}"
+        )
 
 
 @cli.command()
@@ -156,18 +173,13 @@ def search(
 def forget(lazy: LazyTwin, url: str) -> None:
     """Remove a source (and all its documents) or one document, with its chunks."""
     with lazy.twin() as twin:
-        removed = asyncio.run(_forget(twin, url.strip()))
+        removed = twin.forget(url.strip())  # opens the index only when something is stored
         if not removed and twin.warehouse.get_source(url.strip()) is None:
             click.echo(
                 f"error: {url}: not a known source or document; see `llm-twin sources`", err=True
             )
             sys.exit(1)
         click.echo(f"forgot {url}: {len(removed)} documents and their chunks removed")
-
-
-async def _forget(twin: Twin, url: str) -> list[str]:
-    async with twin.ingestor() as ingestor:
-        return await asyncio.to_thread(ingestor.forget, url)
 
 
 @cli.command()
@@ -188,6 +200,10 @@ def reindex(lazy: LazyTwin, backend: str | None) -> None:
         config = dataclasses.replace(
             config, index=dataclasses.replace(config.index, backend=backend)
         )
+    from tqdm import tqdm
+
+    from bot.twin import Twin
+
     with user_errors():
         twin = Twin(config)
     try:
@@ -221,6 +237,8 @@ def reindex(lazy: LazyTwin, backend: str | None) -> None:
 def show_config(lazy: LazyTwin) -> None:
     """Print the resolved configuration (after flags, env, the settings file and the
     config file)."""
+    from bot.config import SECTIONS, SETTINGS_FILE
+
     with user_errors():
         config = lazy.config()
     click.echo(f"# home: {config.home}  (TWIN_HOME)")
@@ -228,7 +246,9 @@ def show_config(lazy: LazyTwin) -> None:
     click.echo(f"# settings file: {config.home / SETTINGS_FILE}  (saved from the web page)")
     for name in SECTIONS:
         click.echo(f"\n[{name}]")
-        for key, value in vars(getattr(config, name)).items():
+        section = getattr(config, name)
+        for field in dataclasses.fields(section):  # some sections are slotted: no vars()
+            key, value = field.name, getattr(section, field.name)
             click.echo(f"{key} = {json.dumps(list(value) if isinstance(value, tuple) else value)}")
 
 

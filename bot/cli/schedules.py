@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from bot.cli.context import LazyTwin
-from bot.schedules.listing import describe_jobs
-from bot.schedules.service import ScheduleService
-from bot.twin import Twin
+
+if TYPE_CHECKING:
+    from bot.schedules.service import ScheduleService
+    from bot.twin import Twin
 
 
 @click.command("schedules")
@@ -31,6 +33,9 @@ def schedules(lazy: LazyTwin, action: str, job: str | None) -> None:
 
 
 async def _act(twin: Twin, action: str, ref: str) -> str:
+    from bot.schedules.listing import describe_jobs
+    from bot.schedules.service import ScheduleService
+
     service = ScheduleService(twin)
     schedules = service.schedules
     holder = service.state.holder()

@@ -10,8 +10,6 @@ from typing import Any
 import click
 
 from bot.cli.context import LazyTwin, user_errors
-from bot.serve import serve as run_serve
-from model.backends import with_backend
 
 
 @click.command()
@@ -25,6 +23,9 @@ def serve(lazy: LazyTwin, port: int | None, no_web: bool) -> None:
     retraining, digests) unless another bot on the same database runs them. Prints where
     each front end listens; the web page's URL carries its access token. Stops cleanly
     on Ctrl-C or SIGTERM."""
+    from bot.serve import serve as run_serve
+    from model.backends import with_backend
+
     with user_errors():
         config = lazy.config()
         overrides: dict[str, Any] = {}

@@ -10,21 +10,17 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
 from bot.cli.context import LazyTwin, user_errors
-from bot.twin import Twin
 from core.errors import InputError
-from model import hub
-from model.naming import configured_model
-from training.dataset_build import build_dataset
-from training.events import TrainingMessage, event_line
-from training.lora import Progress, quiet_libraries
-from training.quantize_run import quantize_run
-from training.registry import Run
-from training.run import TrainOptions, evaluate_run
-from training.run import train as train_run
+
+if TYPE_CHECKING:
+    from bot.twin import Twin
+    from training.lora import Progress
+    from training.registry import Run
 
 
 @click.group()
@@ -44,6 +40,8 @@ def build(lazy: LazyTwin, instructions: str | None, as_json: bool) -> None:
     """Turn your stored documents (those by owner.names) into (instruction, answer)
     pairs whose answers are your own text, split into train and test by document, and
     save them as JSONL with a stats file under $TWIN_HOME/datasets."""
+    from training.dataset_build import build_dataset
+
     with lazy.twin() as twin:
 
         async def run() -> None:
@@ -78,6 +76,8 @@ def build(lazy: LazyTwin, instructions: str | None, as_json: bool) -> None:
 
 def _reporters(as_events: bool) -> tuple[Callable[[str], None], Callable[[Progress], None]]:
     """Lines for a person, or one JSON object per line for a parent process (`--events`)."""
+    from training.events import TrainingMessage, event_line
+
     if as_events:
 
         def say(text: str) -> None:
@@ -133,6 +133,10 @@ def train(
     base model (training.*), optionally DPO, evaluate it against the base and the active
     model on held-out writing, and activate it if it wins. Every run is recorded:
     `llm-twin models list`. Interrupted runs resume with --resume RUN."""
+    from training.lora import quiet_libraries
+    from training.run import TrainOptions
+    from training.run import train as train_run
+
     quiet_libraries()
     say, step = _reporters(events)
     options = TrainOptions(max_steps, dpo, resume, not no_eval, not no_promote)
@@ -154,6 +158,9 @@ def eval_command(lazy: LazyTwin, run_id: str | None, no_promote: bool) -> None:
     on the held-out split: perplexity of your real writing, style similarity and
     stylometry of drafts, side-by-side samples. Activates RUN if it wins on
     training.promote_metric. The table is saved in the run's eval/ folder."""
+    from training.lora import quiet_libraries
+    from training.run import evaluate_run
+
     quiet_libraries()
     with lazy.twin(serve_active=False) as twin:
         run = _pick_run(twin, run_id)
@@ -168,6 +175,9 @@ def quantize(lazy: LazyTwin, run_id: str | None, bits: float | None) -> None:
     """Merge RUN's adapter (default: the active run, else the latest trained) into its
     base as a plain HF folder, then quantize it to EXL2 for the exl2 backend (CUDA only;
     without CUDA this says so and the merged folder serves with the hf backend)."""
+    from training.lora import quiet_libraries
+    from training.quantize_run import quantize_run
+
     quiet_libraries()
     with lazy.twin(serve_active=False) as twin:
         run = _pick_run(twin, run_id, prefer_active=True)
@@ -191,7 +201,6 @@ def models_list(lazy: LazyTwin, as_json: bool) -> None:
     with lazy.twin() as twin:
         runs = twin.models.runs()
         active = twin.models.active()
-        base = configured_model(twin.config.model)
     if as_json:
         click.echo(
             json.dumps(
@@ -199,7 +208,7 @@ def models_list(lazy: LazyTwin, as_json: bool) -> None:
             )
         )
         return
-    click.echo(f"{'*' if active is None else ' '} base: {base}")
+    click.echo(f"{'*' if active is None else ' '} base (the configured model)")
     for r in runs:
         mark = "*" if active is not None and r.id == active.id else " "
         metrics = r.metrics.get("eval", {}).get(r.id, {})
@@ -229,6 +238,8 @@ def models_pull(repo: str, file_name: str | None, revision: str | None) -> None:
     interrupted download, checks every file against the hub's checksum, and prints the
     model.path to set. HF_ENDPOINT, HF_TOKEN and HF_HOME are honoured. The only command
     that downloads a model: drafting, training and serving never do."""
+    from model import hub
+
     with user_errors():
         try:
             pulled = hub.pull(repo, file=file_name, revision=revision)
@@ -256,6 +267,8 @@ def models_available(lazy: LazyTwin, as_json: bool) -> None:
     """The models on disk: in the HF cache (what `models pull` fetched), GGUF files in the
     models folder (model.cache_dir, else $TWIN_HOME/models) and the bundled default, with
     sizes; * marks the one [model] names now."""
+    from model import hub
+
     with user_errors():
         config = lazy.config()
         found = hub.available(config.model, config.model_cache_dir)

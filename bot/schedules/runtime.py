@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-from bot.schedules.digest_post import post_digest
 from bot.schedules.jobs import JobKind, Notify, job_id
 from bot.schedules.state import SchedulerState
-from bot.twin import Twin
 from core.errors import TwinError
-from model.draft import DraftWriter
-from training.jobs import TrainingJobs
-from training.run import TrainOptions
+
+if TYPE_CHECKING:
+    from bot.twin import Twin
+    from model.draft import DraftWriter
+    from training.jobs import TrainingJobs
 
 __all__ = ["JobFailed", "JobRuntime", "Notify"]
 
@@ -47,7 +48,7 @@ class JobRuntime:
         self.config = twin.config.schedules
         self.state = state
         self.notify = notify
-        self.training = training or TrainingJobs(twin.training_context())
+        self._training = training
         self.retry = retry
         self.writer = writer  # drafts the digest's suggestion (None: digests without one)
         # The scheduler's own upkeep (lease, jobs in step with sources), set by its owner.
@@ -60,6 +61,15 @@ class JobRuntime:
             "retrain-check": self.retrain_check,
             "digest": self.digest,
         }
+
+    @property
+    def training(self) -> TrainingJobs:
+        """The training jobs, made on first use (listing the schedules needs none)."""
+        if self._training is None:
+            from training.jobs import TrainingJobs
+
+            self._training = TrainingJobs(self.twin.training_context())
+        return self._training
 
     async def run(self, kind: JobKind, target: str = "") -> str:
         """Run one job now (one instance per job at a time); never raises."""
@@ -137,6 +147,8 @@ class JobRuntime:
         new = await asyncio.to_thread(self.new_documents)
         if new == 0:
             return "no new documents since the active model; nothing to retrain on"
+        from training.run import TrainOptions
+
         job = await self.training.start(TrainOptions())
         await self._tell(f"🏋️ Retraining on {new} new documents: {job.where()}")
         done = await job.wait()
@@ -153,6 +165,8 @@ class JobRuntime:
         return self.twin.warehouse.count_documents(created_after=since, own_writing=True)
 
     async def digest(self, destination: str) -> str:
+        from bot.schedules.digest_post import post_digest
+
         return await post_digest(
             self.twin.warehouse,
             destination,

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 from bot.schedules.jobs import install
 from bot.schedules.runtime import JobRuntime, Notify
 from bot.schedules.scheduler import JobInfo, Schedules
 from bot.schedules.state import SchedulerState
-from bot.twin import Twin
-from model.draft import DraftWriter
-from training.jobs import TrainingJobs
+
+if TYPE_CHECKING:
+    from bot.twin import Twin
+    from model.draft import DraftWriter
+    from training.jobs import TrainingJobs
 
 __all__ = ["ScheduleService"]
 

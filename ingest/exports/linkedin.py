@@ -18,11 +18,10 @@ from typing import Any, ClassVar
 from urllib.parse import quote, unquote
 
 from ingest.clean import clean_text
-from ingest.document import Document, post_title
+from ingest.document import Document, parse_date, post_title
 from ingest.exports.archive import ExportArchive
 from ingest.exports.export import Export, chronological
 from ingest.exports.text import counted, drop, element_text, inline_text, parse_html
-from ingest.extractors.page import parse_date
 
 __all__ = ["LinkedInExportReader"]
 

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from ingest.document import Document, post_title
+from ingest.document import Document, parse_date, post_title
 from ingest.exports.archive import ExportArchive
 from ingest.exports.export import Export, chronological
 from ingest.exports.text import (
@@ -26,7 +26,6 @@ from ingest.exports.text import (
     inline_text,
     parse_html,
 )
-from ingest.extractors.page import parse_date
 
 __all__ = ["MediumExportReader"]
 

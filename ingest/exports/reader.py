@@ -14,7 +14,7 @@ from ingest.exports.substack import SubstackExportReader
 from ingest.exports.text import counted
 from ingest.exports.x import XExportReader
 
-__all__ = ["READERS", "detect_export", "read_export"]
+__all__ = ["READERS", "check_export", "detect_export", "read_export"]
 
 READERS: dict[str, ExportReader] = {
     reader.kind: reader
@@ -47,18 +47,30 @@ def read_export(
     zip's layout; a given kind is checked against it. `site` is a Substack publication's
     address (https://name.substack.com), which the export does not hold; other kinds
     ignore it."""
-    reader = None
-    if kind is not None:
-        reader = READERS.get(kind.strip().lower())
-        if reader is None:
-            raise InputError(
-                str(path), f"unknown export kind {kind!r}: choose one of {', '.join(READERS)}"
-            )
     with open_archive(path, limits) as archive:
-        reader, view = _located(archive, reader)
+        reader, view = _located(archive, _reader(path, kind))
         export = reader.read(view, site=site)
         export.notes.extend(archive.notes)
     return _without_repeats(export)
+
+
+def check_export(path: Path, kind: str | None = None, *, limits: ZipLimits = DEFAULT_LIMITS) -> str:
+    """The kind of export the zip at `path` is, checked as `read_export` checks it (the
+    same InputError when it is no export, or not `kind`), without reading its posts."""
+    with open_archive(path, limits) as archive:
+        reader, _ = _located(archive, _reader(path, kind))
+    return reader.kind
+
+
+def _reader(path: Path, kind: str | None) -> ExportReader | None:
+    if kind is None:
+        return None
+    reader = READERS.get(kind.strip().lower())
+    if reader is None:
+        raise InputError(
+            str(path), f"unknown export kind {kind!r}: choose one of {', '.join(READERS)}"
+        )
+    return reader
 
 
 def _detect(archive: ExportArchive) -> tuple[ExportReader, ExportArchive] | None:

@@ -15,11 +15,10 @@ from typing import ClassVar
 from urllib.parse import urlsplit
 
 from core.errors import InputError
-from ingest.document import Document, post_title
+from ingest.document import Document, parse_date, post_title
 from ingest.exports.archive import ExportArchive
 from ingest.exports.export import Export, chronological
 from ingest.exports.text import class_is, counted, drop, element_text, parse_html
-from ingest.extractors.page import parse_date
 from ingest.urls import normalize_url
 
 __all__ = ["SubstackExportReader", "substack_site"]

@@ -26,11 +26,10 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from ingest.clean import clean_text
-from ingest.document import Document, post_title
+from ingest.document import Document, parse_date, post_title
 from ingest.exports.archive import ExportArchive
 from ingest.exports.export import Export
 from ingest.exports.text import counted
-from ingest.extractors.page import parse_date
 
 __all__ = ["XExportReader"]
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 from core.errors import InputError
 from ingest.clean import clean_text
-from ingest.document import Document
+from ingest.document import Document, parse_date
 from ingest.extractors.base import Crawl
-from ingest.extractors.page import parse_article, parse_date
 
 __all__ = [
     "SUPPORTED_FILES",
     "SUPPORTED_SUFFIXES",
+    "check_path",
     "crawl_files",
     "extract_file",
     "extract_path",
@@ -59,6 +59,23 @@ def extract_path(path: Path) -> list[Document]:
     return documents
 
 
+def check_path(path: Path) -> None:
+    """Raise the InputError reading `path` would (missing, a folder without supported
+    files, a file of another kind) without reading any file: what the command line checks
+    before it opens the index."""
+    if _existing(path).is_dir():
+        _folder_files(path)
+    else:
+        _supported(path)
+
+
+def _supported(path: Path) -> None:
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        kind = f"'{suffix}' files" if suffix else "files without an extension"
+        raise InputError(str(path), f"{kind} are not supported; supported: {SUPPORTED_FILES}")
+
+
 def _existing(path: Path) -> Path:
     if not path.exists():
         raise InputError(str(path), f"no such file or folder; supported: {SUPPORTED_FILES}")
@@ -94,10 +111,8 @@ def _read_files(folder: Path, files: list[Path]) -> tuple[list[Document], list[I
 
 
 def extract_file(path: Path) -> Document:
+    _supported(path)
     suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        kind = f"'{suffix}' files" if suffix else "files without an extension"
-        raise InputError(str(path), f"{kind} are not supported; supported: {SUPPORTED_FILES}")
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -113,6 +128,8 @@ def extract_file(path: Path) -> Document:
         raise InputError(str(path), "the file is empty")
     url = path.resolve().as_uri()
     if suffix in (".html", ".htm"):
+        from ingest.extractors.page import parse_article  # lxml and trafilatura: HTML only
+
         # The pipeline fills source_url with the input the owner gave (file or folder).
         return replace(parse_article(raw, url, platform="local"), source_url="")
     return _text_document(raw, url, path)

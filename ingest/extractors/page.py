@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
 import lxml.html  # type: ignore[import-untyped]
@@ -23,7 +23,7 @@ from trafilatura.utils import load_html
 from core.errors import ExtractionError
 from ingest.clean import clean_text
 from ingest.content import TEXT_TYPES
-from ingest.document import Document
+from ingest.document import Document, parse_date
 from ingest.extractors.html_text import (
     inline_math,
     lift_code_blocks,
@@ -107,17 +107,6 @@ def parse_article(html: str, url: str, *, platform: str | None = None) -> Docume
         published_at=published or parse_date(meta.date),
         source_url=url,
     )
-
-
-def parse_date(value: str | None) -> datetime | None:
-    """ISO 8601 (date, or date and time) as an aware UTC datetime; naive means UTC."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def document_from_page(page: FetchedPage) -> Document:

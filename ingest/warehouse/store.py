@@ -19,12 +19,12 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from core.errors import StorageError
 from ingest.document import Document
@@ -42,6 +42,9 @@ from ingest.warehouse.schema import (
     sources_with_counts,
     stored_document_from_row,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql
 
 __all__ = ["Source", "StoredDocument", "UpsertOutcome", "Warehouse", "WarehouseTransaction"]
 
@@ -360,6 +363,8 @@ def _now() -> datetime:
 
 def _insert(conn: Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql  # its drivers' modules load with it
+
         return postgresql.insert(table)
     return sqlite.insert(table)
 

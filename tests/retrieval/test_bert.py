@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.bert import NumpyBert, bert_shape
+from ingest.chunking import Chunker
+from retrieval.bert import CountingTokenizer, NumpyBert, bert_shape
 from retrieval.embedder import QUERY_TEXTS, SentenceTransformerEmbedder, bundled_model_path
 
 TEXTS = [
@@ -39,6 +40,24 @@ def test_numpy_vectors_match_sentence_transformers_within_1e5() -> None:
         assert got.dtype == np.float32 and got.shape == want.shape
         assert np.abs(got - want).max() < 1e-5
         assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_counting_and_chunking_match_the_models_own_tokenizer() -> None:
+    shape = bert_shape(bundled_model_path())
+    assert shape is not None
+    mine = CountingTokenizer(shape)
+    theirs = SentenceTransformerEmbedder().load().tokenizer
+    texts = [*TEXTS, "Café naïve résumé — “quotes” and ﬁ ligatures", "x" * 150, "a\u0000b\tc"]
+    for special in (False, True):
+        got = mine(texts, add_special_tokens=special, return_offsets_mapping=True)
+        want = theirs(texts, add_special_tokens=special, return_offsets_mapping=True)
+        assert got["input_ids"] == want["input_ids"]
+        assert [[tuple(o) for o in row] for row in got["offset_mapping"]] == [
+            [tuple(o) for o in row] for row in want["offset_mapping"]
+        ]
+    document = "\n\n".join(TEXTS[2:] * 6)
+    assert Chunker(mine, 64, 8).split(document) == Chunker(theirs, 64, 8).split(document)
 
 
 def test_the_embedder_sends_only_a_few_short_texts_to_numpy() -> None:

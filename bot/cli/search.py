@@ -1,0 +1,49 @@
+"""`llm-twin search`'s work: in the running bot when there is one (it holds the index
+and the embedder already), else here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from bot.cli.context import LazyTwin, user_errors
+
+if TYPE_CHECKING:
+    from bot.cli.remote import BotClient
+    from retrieval.types import SearchFilters, SearchHit
+
+log = logging.getLogger(__name__)
+
+
+def search_hits(
+    lazy: LazyTwin,
+    query: str,
+    *,
+    k: int | None,
+    alpha: float | None,
+    filters: SearchFilters,
+) -> list[SearchHit]:
+    from bot.cli.remote import BotUnavailable
+
+    with user_errors():
+        bot = lazy.bot()
+        if bot is not None:
+            try:
+                return _from_bot(bot, query, k=k, alpha=alpha, filters=filters)
+            except BotUnavailable as exc:
+                log.info("searching here: %s", exc)
+    with lazy.twin() as twin:
+        return asyncio.run(twin.search(query, k=k, alpha=alpha, filters=filters))
+
+
+def _from_bot(
+    bot: BotClient, query: str, *, k: int | None, alpha: float | None, filters: SearchFilters
+) -> list[SearchHit]:
+    from bot.cli.wire import filters_json, hit_from
+
+    answer = bot.call(
+        "/api/cli/search",
+        {"query": query, "k": k, "alpha": alpha, "filters": filters_json(filters)},
+    )
+    return [hit_from(hit) for hit in answer["hits"]]
