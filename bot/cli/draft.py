@@ -173,6 +173,7 @@ def _print_final(done: DraftDone, streamed: str | None) -> None:
 
 def _print_footer(done: DraftDone, shown: tuple[str, ...]) -> None:
     """Sources, then on stderr the notes not shown before the text, and the stats line."""
+    from model.naming import describe_model
     from model.records import sources_by_role
 
     record, finished = done.draft, done.finished
@@ -187,12 +188,15 @@ def _print_footer(done: DraftDone, shown: tuple[str, ...]) -> None:
     click.echo(
         f"draft {record.id}: {finished.completion_tokens} tokens, "
         f"{finished.tokens_per_second:.1f} tokens/s, first token after "
-        f"{finished.time_to_first_token:.2f} s ({record.model_id})",
+        f"{finished.time_to_first_token:.2f} s\n"
+        f"model: {describe_model(record.model_id, record.backend, record.model_version)}",
         err=True,
     )
 
 
 def _draft_json(done: DraftDone) -> dict[str, Any]:
+    from model.naming import model_json
+
     record = done.draft
     return {
         "id": record.id,
@@ -201,6 +205,7 @@ def _draft_json(done: DraftDone) -> dict[str, Any]:
         "sources": [{"url": s.url, "title": s.title, "role": s.role} for s in record.sources],
         "notes": list(record.notes),
         "model": {
+            "name": model_json(record.model_id, record.backend, record.model_version)["name"],
             "backend": record.backend,
             "id": record.model_id,
             "version": record.model_version,

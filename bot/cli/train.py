@@ -198,9 +198,12 @@ def models(ctx: click.Context) -> None:
 @click.pass_obj
 def models_list(lazy: LazyTwin, as_json: bool) -> None:
     """Every training run, newest first; * marks the active one."""
+    from model.naming import configured_model
+
     with lazy.twin() as twin:
         runs = twin.models.runs()
         active = twin.models.active()
+        base = configured_model(twin.config.model)
     if as_json:
         click.echo(
             json.dumps(
@@ -208,7 +211,7 @@ def models_list(lazy: LazyTwin, as_json: bool) -> None:
             )
         )
         return
-    click.echo(f"{'*' if active is None else ' '} base (the configured model)")
+    click.echo(f"{'*' if active is None else ' '} base: {base}")
     for r in runs:
         mark = "*" if active is not None and r.id == active.id else " "
         metrics = r.metrics.get("eval", {}).get(r.id, {})
