@@ -4,15 +4,13 @@ import {svg} from "./dom.js";
 
 const W = 640, H = 220, LEFT = 52, RIGHT = 14, TOP = 14, BOTTOM = 34;
 
+// points: [step, loss, stage?]; each stage (sft, dpo: steps restart at 1) is its own line.
 export function lossChart(points, label = "Training loss by step") {
   const chart = svg("svg", {class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": label,
     "data-testid": "loss-chart", "data-points": points.length});
   chart.append(svg("title", {}, label));
   const clean = points.filter(([step, loss]) => Number.isFinite(step) && Number.isFinite(loss));
-  if (!clean.length) {
-    chart.append(svg("text", {x: W / 2, y: H / 2, "text-anchor": "middle"}, "The loss appears here once training starts."));
-    return chart;
-  }
+  if (!clean.length) return chart;
   const steps = clean.map(([step]) => step), losses = clean.map(([, loss]) => loss);
   const [x0, x1] = span(Math.min(...steps), Math.max(...steps));
   const [y0, y1] = span(Math.min(...losses), Math.max(...losses));
@@ -30,11 +28,16 @@ export function lossChart(points, label = "Training loss by step") {
     svg("line", {class: "axis", x1: LEFT, x2: W - RIGHT, y1: H - BOTTOM, y2: H - BOTTOM}),
     svg("text", {x: (LEFT + W - RIGHT) / 2, y: H - 4, "text-anchor": "middle"}, "step"),
     svg("text", {x: 12, y: TOP + 8}, "loss"));
-  const d = clean.map(([step, loss], i) => `${i ? "L" : "M"}${x(step).toFixed(1)},${y(loss).toFixed(1)}`).join(" ");
-  chart.append(svg("path", {class: "line", d}));
-  if (clean.length === 1) {
-    chart.append(svg("circle", {cx: x(steps[0]), cy: y(losses[0]), r: 3, class: "line"}));
-  }
+  const stages = [...new Set(clean.map(([, , stage]) => stage ?? "sft"))];
+  stages.forEach((stage, n) => {
+    const mine = clean.filter(([, , s]) => (s ?? "sft") === stage);
+    const d = mine.map(([step, loss], i) => `${i ? "L" : "M"}${x(step).toFixed(1)},${y(loss).toFixed(1)}`).join(" ");
+    chart.append(svg("path", {class: `line stage-${n}`, d, "data-stage": stage}));
+    if (mine.length === 1) chart.append(svg("circle", {cx: x(mine[0][0]), cy: y(mine[0][1]), r: 3, class: `dot stage-${n}`}));
+    if (stages.length > 1) {
+      chart.append(svg("text", {x: W - RIGHT - 4, y: TOP + 10 + n * 14, "text-anchor": "end", class: `legend stage-${n}`}, stage));
+    }
+  });
   return chart;
 }
 

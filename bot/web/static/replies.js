@@ -11,7 +11,8 @@ const WORDS = [
 ];
 
 export function readable(text) {
-  let out = String(text ?? "");
+  // A closing emoji is decoration ("Saved your edit … ✏️"); elsewhere it means something.
+  let out = String(text ?? "").replace(/\s*(?:✏️?|✅)\s*$/u, "");
   for (const [pattern, word] of WORDS) out = out.replace(pattern, word);
   return out;
 }

@@ -111,6 +111,7 @@ export function mount(el, ctx) {
     }
     prompt.value = "";
     links.value = "";
+    notice(said, "");
     const job = extra.length
       ? {path: "/api/draft", body: {prompt: text, format: format.value, links: extra}}
       : {path: "/api/message", body: {text, format: format.value}};
@@ -182,7 +183,7 @@ export function mount(el, ctx) {
       form.removeAttribute("aria-busy");
       ctx.refreshStatus();
       const next = queue.shift();
-      notice(said, queue.length ? `${queue.length} waiting in the queue.` : "");
+      if (queue.length) notice(said, `${queue.length} waiting in the queue.`);
       if (next) run(next);
     }
   }

@@ -38,7 +38,7 @@ export function mount(el) {
           h("li", {}, h("b", {}, job.schedule)),
           job.target ? h("li", {}, job.target) : null,
           h("li", {testid: "next-run"}, job.paused ? "next run: paused" : `next run ${when(job.next_run_at)}`),
-          h("li", {}, `last run ${when(job.last_run_at)}`),
+          job.last_run_at ? h("li", {}, `last run ${when(job.last_run_at)}`) : null,
           job.last_result ? h("li", {}, `last result: ${job.last_result}`) : null),
         job.last_error ? h("p", {class: "field-error"}, `Failed ${job.failures} time${job.failures === 1 ? "" : "s"}: ${job.last_error}`) : null),
       h("div", {class: "side"},

@@ -112,11 +112,11 @@ export function mount(el, ctx) {
   function modelPicker(available, input) {
     const select = h("select", {"aria-label": "Models on this machine", testid: "model-picker"},
       h("option", {value: ""}, "Models on this machine…"),
-      available.map((m) => h("option", {value: m.path}, `${m.name} (${m.kind})`)));
+      available.map((m) => h("option", {value: m.path}, `${m.name} (${m.kind}${m.configured ? ", in use" : ""})`)));
     select.addEventListener("change", () => {
       const chosen = available.find((m) => m.path === select.value);
       if (!chosen) return;
-      input.value = chosen.path;
+      input.value = chosen.setting ?? chosen.path;
       const backend = inputs.get("model.backend")?.input;
       if (backend && !backend.disabled) {
         if (chosen.kind === "hf" && backend.value === "llamacpp") backend.value = "hf";
@@ -187,7 +187,8 @@ export function mount(el, ctx) {
     }
     loaded = settings.values;
     choices = settings.choices || {};
-    models.replaceChildren(...available.map((m) => h("option", {value: m.path}, m.name)));
+    models.replaceChildren(...available.filter((m) => m.setting !== "").map((m) =>
+      h("option", {value: m.setting ?? m.path}, m.name)));
     build(settings.values, settings.sources || {}, available);
   }
 

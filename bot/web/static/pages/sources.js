@@ -13,7 +13,10 @@ export function mount(el, ctx) {
   const url = h("input", {id: "source-url", testid: "source-url", type: "text", inputmode: "url", required: true,
     placeholder: "https://you.substack.com", "aria-label": "Link to add"});
   const file = h("input", {id: "source-file", testid: "source-file", type: "file",
-    "aria-label": "File or export .zip to upload"});
+    accept: ".zip,.md,.markdown,.txt,.html,.htm", "aria-label": "File or export .zip to upload"});
+  const kind = h("select", {id: "source-kind", testid: "source-kind", "aria-label": "Which platform's export"},
+    [["", "Platform: found from the file"], ["linkedin", "LinkedIn export"], ["x", "X (Twitter) archive"],
+      ["medium", "Medium export"], ["substack", "Substack export"]].map(([value, label]) => h("option", {value}, label)));
   const addForm = h("form", {class: "stack", onsubmit: (event) => {
     event.preventDefault();
     const link = url.value.trim();
@@ -31,10 +34,11 @@ export function mount(el, ctx) {
     }
     const data = new FormData();
     data.append("file", chosen, chosen.name);
+    if (kind.value) data.append("kind", kind.value);
     run(`Uploading ${chosen.name} (${bytes(chosen.size)})`, "POST", "/api/sources/upload", data)
       .then(() => { file.value = ""; });
   }}, h("label", {for: "source-file"}, "Upload a file or a platform export"),
-  h("div", {class: "row"}, file, button("Upload", {kind: "primary", type: "submit", testid: "upload"})),
+  h("div", {class: "row"}, file, kind, button("Upload", {kind: "primary", type: "submit", testid: "upload"})),
   h("p", {class: "hint"}, "The .zip you download from LinkedIn, X or Medium as it is, or a single document."));
 
   el.append(h("h1", {}, "Sources"),

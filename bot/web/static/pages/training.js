@@ -44,7 +44,11 @@ export function mount(el, ctx) {
     try {
       await stream("POST", "/api/dataset", {}, (event) => {
         const text = event.type === "json" ? event.body.message || event.body.error : event.text;
-        if (text) lines.push(h("div", {class: `msg say ${event.type === "error" ? "error" : ""}`}, renderReply(text)));
+        if (text) {
+          lines.push(h("div", {class: `msg say ${event.type === "error" ? "error" : ""}`, testid: "dataset-line"},
+            renderReply(text), /owner\.names/.test(text)
+              ? h("p", {}, h("a", {href: "#/settings", testid: "set-names"}, "Set the names you write under in Settings")) : null));
+        }
         datasetLog.replaceChildren(...lines);
       });
       if (!lines.length) datasetLog.replaceChildren(h("p", {class: "notice ok"}, "Dataset built."));
@@ -121,7 +125,9 @@ export function mount(el, ctx) {
           state.progress = {...state.progress, ...event};
           if (Number.isFinite(event.loss) && Number.isFinite(event.step)) {
             const last = state.losses[state.losses.length - 1];
-            if (!last || last[0] !== event.step) state.losses.push([event.step, event.loss]);
+            if (!last || last[0] !== event.step || last[2] !== event.stage) {
+              state.losses.push([event.step, event.loss, event.stage]);
+            }
           }
         } else if (event.text) {
           state.messages.push(event.text);
