@@ -59,8 +59,8 @@ def test_stop_says_when_nothing_runs_and_a_second_prompt_waits_its_turn(
         send(browser, "Write a post about small pull requests")
         wait(browser, lambda _: "Queued" in find(browser, "queued").text)
         send(browser, "A third one I change my mind about")
-        [_, third] = wait(browser, lambda _: find_all(browser, "unqueue")[-2:] or None)
-        third.click()
+        wait(browser, lambda _: len(find_all(browser, "unqueue")) == 2)
+        find_all(browser, "unqueue")[-1].click()
         wait(browser, lambda _: "Removed from the queue" in css(browser, ".queued")[-1].text)
 
         find(browser, "cancel").click()  # stops the first; the second starts on its own
