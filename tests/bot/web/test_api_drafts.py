@@ -26,7 +26,7 @@ async def test_commands_stay_commands_and_the_format_applies_only_to_draft_promp
         async with api_of(srv) as api:
             # Typed commands (the words the old page did not know) reach the command layer.
             said = await api.events("POST", "/api/message", {"text": "models"})
-            assert not finals(said) and "  base: SmolLM2-135M" in api.said(said)
+            assert not finals(said) and "base: SmolLM2-135M-Instruct" in api.said(said)
             said = await api.events("POST", "/api/message", {"text": "schedules"})
             assert not finals(said) and "next" in api.said(said)
             said = await api.events("POST", "/api/message", {"text": f"  {page}  "})

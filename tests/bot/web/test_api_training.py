@@ -108,6 +108,9 @@ async def test_dataset_training_runs_and_activation(
             assert "no such training run" in await api.error(
                 "POST", "/api/models/activate", {"run": "nope"}, status=404
             )
+            assert "run is missing" in await api.error(
+                "POST", "/api/models/activate", {}, status=400
+            )
             answer = await api.json("POST", "/api/models/activate", {"run": "base"})
             assert answer["active"] == "base"
             answer = await api.json("POST", "/api/models/activate", {"run": run_id})
