@@ -11,6 +11,7 @@ const PAGES = [
 ];
 
 const mounted = new Map();
+let routing = 0;
 const statusListeners = new Set();
 const ctx = {
   status: null,
@@ -61,7 +62,9 @@ async function route() {
     else link.removeAttribute("aria-current");
   }
   closeNav();
+  const turn = ++routing;
   const entry = await pageFor(page);
+  if (turn !== routing) return; // the address changed while this page loaded
   for (const [name, other] of mounted) other.el.hidden = name !== page;
   document.title = `${PAGES.find(([key]) => key === page)[1]} · LLM Twin`;
   entry.controller.show?.({rest, params});

@@ -9,6 +9,9 @@ import {renderReply} from "../replies.js";
 export function mount(el, ctx) {
   const list = h("div", {class: "items", testid: "sources"});
   const activity = h("div", {class: "activity", testid: "activity", "aria-live": "polite"});
+  const earlier = h("div", {class: "earlier-entries"});
+  const earlierBox = h("details", {class: "earlier", testid: "earlier-activity", hidden: true},
+    h("summary", {}, "Earlier activity"), earlier);
   const status = h("div", {testid: "sources-status"});
   const url = h("input", {id: "source-url", testid: "source-url", type: "text", inputmode: "url", required: true,
     placeholder: "https://you.substack.com", "aria-label": "Link to add"});
@@ -38,12 +41,12 @@ export function mount(el, ctx) {
     run(`Uploading ${chosen.name} (${bytes(chosen.size)})`, "POST", "/api/sources/upload", data)
       .then(() => { file.value = ""; });
   }}, h("label", {for: "source-file"}, "Upload a file or a platform export"),
-  h("div", {class: "row"}, file, kind, button("Upload", {kind: "primary", type: "submit", testid: "upload"})),
+  file, h("div", {class: "row"}, kind, button("Upload", {kind: "primary", type: "submit", testid: "upload"})),
   h("p", {class: "hint"}, "The .zip you download from LinkedIn, X or Medium as it is, or a single document."));
 
   el.append(h("h1", {}, "Sources"),
     h("div", {class: "grid2"}, h("div", {class: "card"}, addForm), h("div", {class: "card"}, uploadForm)),
-    activity,
+    activity, earlierBox,
     h("div", {class: "row toolbar"}, h("h2", {}, "Your collected writing"),
       button("Recrawl all", {icon: "regenerate", testid: "recrawl-all",
         title: "Fetch what changed in every source", onclick: () => run("Recrawling every source", "POST",
@@ -59,22 +62,28 @@ export function mount(el, ctx) {
     }
     busy = true;
     el.setAttribute("aria-busy", "true");
-    const entry = h("div", {class: "msg say", testid: "activity-entry"},
+    const entry = h("div", {class: "msg say", testid: "activity-entry", dataset: {state: "running"}},
       h("p", {class: "row"}, h("span", {class: "spinner", "aria-hidden": "true"}), `${label}…`));
-    activity.prepend(entry);
+    if (activity.firstChild) {
+      earlier.prepend(activity.firstChild);
+      earlier.replaceChildren(...[...earlier.children].slice(0, 8));
+      earlierBox.hidden = false;
+    }
+    activity.append(entry);
     try {
       await stream(method, path, body, (event) => {
         const text = event.type === "json" ? event.body.message || event.body.error || "" : event.text;
         if (text) entry.append(h("div", {class: event.type === "error" ? "error" : ""}, renderReply(text)));
       });
       entry.firstChild.replaceChildren(`${label}: done.`);
+      entry.dataset.state = "done";
     } catch (exc) {
       entry.classList.add("error");
+      entry.dataset.state = "failed";
       entry.firstChild.replaceChildren(`${label}: ${exc.message}`);
     } finally {
       busy = false;
       el.removeAttribute("aria-busy");
-      activity.replaceChildren(...[...activity.children].slice(0, 6));
       await load();
       ctx.refreshStatus();
     }
@@ -108,6 +117,9 @@ export function mount(el, ctx) {
   return {show: load};
 }
 
+const PLATFORMS = {x: "X", linkedin: "LinkedIn", medium: "Medium", substack: "Substack", github: "GitHub",
+  mixed: "several platforms"};
+
 function row(source, actions) {
   const title = source.title || source.url;
   const web = /^https?:/i.test(source.url);
@@ -117,14 +129,14 @@ function row(source, actions) {
       h("div", {class: "title", testid: "source-title"}, web ? safeLink(source.url, title) : title),
       source.title && source.title !== source.url ? h("div", {class: "hint"}, source.url) : null,
       h("ul", {class: "facts"},
-        h("li", {}, h("b", {}, source.platform || "web")),
+        h("li", {}, h("b", {}, PLATFORMS[source.platform] || source.platform || "web")),
         h("li", {testid: "source-owner"}, whose(source)),
         h("li", {testid: "source-documents"}, `${source.documents} document${source.documents === 1 ? "" : "s"}`),
         h("li", {}, `last crawl ${when(source.last_crawl_at)}`),
         h("li", {}, h("span", {class: `tag ${ok ? "ok" : "error"}`, testid: "source-status"}, source.status)))),
     h("div", {class: "side"},
-      web ? button("Recrawl", {icon: "regenerate", kind: "small", testid: "recrawl",
-        title: `Fetch what changed in ${title}`, onclick: () => actions.recrawl(source)}) : null,
+      button("Recrawl", {icon: "regenerate", kind: "small", testid: "recrawl",
+        title: `Fetch what changed in ${title}`, onclick: () => actions.recrawl(source)}),
       button("Remove", {kind: "small danger", testid: "remove", title: `Remove ${title} and its documents`,
         onclick: () => actions.remove(source)})),
     source.last_error ? h("p", {class: "error-line", testid: "source-error"}, `Last error: ${source.last_error}`) : null);
