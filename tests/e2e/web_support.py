@@ -45,10 +45,13 @@ def css(browser: Any, selector: str) -> list[Any]:
     return found
 
 
-def wait(browser: Any, until: Callable[[Any], T], seconds: float = 60) -> T:
+def wait(browser: Any, until: Callable[[Any], T | None], seconds: float = 60) -> T:
+    """`until`'s first truthy answer, polled every 0.1 s."""
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(browser, seconds, poll_frequency=0.1).until(until)
+    found = WebDriverWait(browser, seconds, poll_frequency=0.1).until(until)
+    assert found is not None and found is not False  # until() returns only a truthy answer
+    return found
 
 
 def go(browser: Any, route: str) -> None:
