@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -30,7 +30,7 @@ FILE = "serve.json"
 TOKEN_FILE = "web_token"  # bot/web/access.py keeps the page's token there
 CONFIG_HEADER = "X-Twin-Config"
 # The [web] section may differ (`serve --port`, `--no-web`) without changing any answer.
-_NOT_COMPARED = frozenset({"home", "config_file", "web"})
+_NOT_COMPARED = frozenset({"web"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,22 +44,17 @@ class RunningBot:
 
 
 def fingerprint(config: Config) -> str:
-    """A digest of every setting that changes what search, drafts and ingest do."""
+    """A digest of every setting that changes what search, drafts and ingest do: each
+    config section's values (not where they came from), [web] aside."""
+    from bot.config import SECTIONS
+
     sections = {
-        field.name: getattr(config, field.name)
-        for field in dataclasses.fields(config)
-        if field.name not in _NOT_COMPARED
+        name: dataclasses.asdict(getattr(config, name))
+        for name in SECTIONS
+        if name not in _NOT_COMPARED
     }
-    text = json.dumps(
-        {name: _plain(value) for name, value in sections.items()}, sort_keys=True, default=str
-    )
+    text = json.dumps(sections, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    return value
 
 
 def local_url(host: str, port: int, *, tls: bool) -> str:

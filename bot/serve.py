@@ -25,6 +25,7 @@ from bot.chat.notify import Notifier, notifier_for, poster
 from bot.chat.replies import ChatUser
 from bot.config import Config
 from bot.metrics import Metrics
+from bot.running import announced, local_url
 from bot.schedules.service import ScheduleService
 from bot.twin import Twin
 from bot.web.access import WebToken, check_bind, tls_context
@@ -169,6 +170,9 @@ async def _start_web(
     base = f"{'https' if tls else 'http'}://{config.web.host}:{port}"
     if not config.web.enabled:
         return {"health": f"{base}/healthz and {base}/metrics"}
+    # The command line on this home sends its search, draft, ingest and recrawl here.
+    local = local_url(config.web.host, port, tls=tls is not None)
+    stack.enter_context(announced(config.home, local, tls_cert=config.web.tls_cert or None))
     return {"web page": f"{base}/#token={token.value()}", "health": f"{base}/healthz"}
 
 

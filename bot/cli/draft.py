@@ -90,7 +90,7 @@ def _draft(lazy: LazyTwin, request: DraftRequest, as_json: bool) -> DraftDone:
 
 
 def _from_bot(bot: BotClient, request: DraftRequest) -> Iterator[DraftEvent]:
-    from bot.cli.wire import draft_event_from
+    from bot.wire import draft_event_from
 
     body = {
         "prompt": request.prompt,

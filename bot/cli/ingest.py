@@ -171,7 +171,7 @@ def _work(
     run, route, body = work
     bot = lazy.bot()
     if bot is not None:
-        from bot.cli.wire import result_from
+        from bot.wire import result_from
 
         try:
             results = []

@@ -40,7 +40,7 @@ def search_hits(
 def _from_bot(
     bot: BotClient, query: str, *, k: int | None, alpha: float | None, filters: SearchFilters
 ) -> list[SearchHit]:
-    from bot.cli.wire import filters_json, hit_from
+    from bot.wire import filters_json, hit_from
 
     answer = bot.call(
         "/api/cli/search",

@@ -11,7 +11,7 @@ only this origin's own scripts and styles (no inline script, no eval), and
 
 The routes live with what they serve: api_drafts (message, draft, feedback, history),
 api_sources, api_training (dataset, runs, models), api_settings, api_status (status,
-schedules, style).
+schedules, style), api_cli (the command line's search, draft, ingest and recrawl).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from aiohttp.typedefs import Middleware
 from bot.chat.handler import ChatHandler
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
 from bot.twin import Twin
-from bot.web import api_drafts, api_settings, api_sources, api_status, api_training
+from bot.web import api_cli, api_drafts, api_settings, api_sources, api_status, api_training
 from bot.web.access import WebToken
 from bot.web.bad_input import ApiError
 from bot.web.context import WebContext
@@ -87,7 +87,7 @@ def build_web_app(
     app.router.add_get("/", _index)
     app.router.add_static("/static/", _static_folder(), follow_symlinks=False)
     context = WebContext(handler, twin)
-    for module in (api_drafts, api_sources, api_training, api_settings, api_status):
+    for module in (api_drafts, api_sources, api_training, api_settings, api_status, api_cli):
         module.add_routes(app, context)
     return app
 

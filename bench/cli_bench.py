@@ -1,0 +1,192 @@
+"""The command line's start-up and latency (issue 19), each command a fresh child process
+run as the owner runs it.
+
+a. Commands that need no model, against two baselines measured in the same run and
+   interleaved round by round with them: `python -c pass` and `python -c "import torch"`.
+   Targets: `--help`, `config`, `sources`, `schedules`, `forget` (a stored source, so the
+   index is opened) and a refused `ingest` (an ftp:// link, a loopback link) each
+   ≤ 1.5 × pass + 0.5 s; `search` working alone ≤ 2 × the torch import.
+b. `search` and `draft` through a running bot (`serve` on the same TWIN_HOME, its model
+   and index warm) against the same commands working alone (`--local`, which loads them).
+   Drafts are greedy and short (drafting.max_new_tokens, small context) so the run ends.
+
+Setup: a temporary TWIN_HOME with sample/ ingested. The machine is shared: every figure
+is a median over rounds, and the load average is printed before and after.
+
+    python bench/cli_bench.py [--rounds 7] [--draft-rounds 3] [--new-tokens 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample"
+PY = sys.executable
+QUERY = "should I fine-tune or use retrieval?"
+PROMPT = "Why retrieval comes before fine-tuning"
+
+
+def settings(new_tokens: int) -> list[str]:
+    pairs = {
+        "drafting.max_new_tokens": str(new_tokens),
+        "drafting.temperature": "0",
+        "drafting.k": "2",
+        "drafting.context_tokens": "300",
+        "drafting.voice_tokens": "200",
+        "owner.name": "Sam Rivera",
+        "schedules.enabled": "false",
+    }
+    return [arg for key, value in pairs.items() for arg in ("--set", f"{key}={value}")]
+
+
+def timed(args: Sequence[str], env: dict[str, str], ok: Sequence[int] = (0,)) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(args, env=env, capture_output=True, text=True, cwd=ROOT)
+    took = time.perf_counter() - started
+    if done.returncode not in ok:
+        raise SystemExit(f"{' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
+    return took
+
+
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def startup(home: Path, rounds: int, flags: list[str]) -> dict[str, list[float]]:
+    """Part a: each command once per round, interleaved with the two baselines."""
+    env = {**os.environ, "TWIN_HOME": str(home), "TWIN_LOCAL": "1"}
+    cli = [PY, "-m", "bot", *flags]
+    post = home.parent / "bench-post.md"
+    commands: dict[str, tuple[list[str], tuple[int, ...]]] = {
+        "python -c pass": ([PY, "-c", "pass"], (0,)),
+        'python -c "import torch"': ([PY, "-c", "import torch"], (0,)),
+        "--help": ([*cli, "--help"], (0,)),
+        "config": ([*cli, "config"], (0,)),
+        "sources": ([*cli, "sources"], (0,)),
+        "schedules": ([*cli, "schedules"], (0,)),
+        "forget (a stored source)": ([*cli, "forget", post.resolve().as_uri()], (0,)),
+        "ingest ftp://… (refused)": ([*cli, "ingest", "ftp://example.com/post"], (1,)),
+        "ingest http://127.0.0.1/… (refused)": ([*cli, "ingest", "http://127.0.0.1/x"], (1,)),
+        "search (alone)": ([*cli, "search", QUERY], (0,)),
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for n in range(rounds):
+        post.write_text(f"# Bench post {n}\n\nA post written for round {n} of the bench.\n")
+        timed([*cli, "ingest", str(post)], env)  # what `forget` removes this round
+        for name, (args, ok) in commands.items():
+            times[name].append(timed(args, env, ok))
+        print(f"  round {n + 1}/{rounds} done (load {load()})", file=sys.stderr)
+    return times
+
+
+def report_startup(times: dict[str, list[float]]) -> None:
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    bare, torch = med["python -c pass"], med['python -c "import torch"']
+    bound = 1.5 * bare + 0.5
+    print("\n| command | median s | × pass | × import torch | target | |")
+    print("|---|---|---|---|---|---|")
+    for name, value in med.items():
+        if name.startswith("python"):
+            print(f"| `{name}` | {value:.3f} | {value / bare:.1f} | {value / torch:.2f} | | |")
+            continue
+        if name.startswith("search"):
+            target, ok = f"≤ 2 × torch = {2 * torch:.2f} s", value <= 2 * torch
+        else:
+            target, ok = f"≤ 1.5 × pass + 0.5 = {bound:.2f} s", value <= bound
+        mark = "✓" if ok else "✗"
+        ratios = f"{value / bare:.1f} | {value / torch:.2f}"
+        print(f"| `{name}` | {value:.3f} | {ratios} | {target} | {mark} |")
+
+
+def start_bot(home: Path, flags: list[str]) -> subprocess.Popen[str]:
+    env = {**os.environ, "TWIN_HOME": str(home)}
+    bot = subprocess.Popen(
+        [PY, "-m", "bot", *flags, "serve", "--port", "0"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert bot.stdout is not None
+    for line in bot.stdout:
+        if line.startswith("ready"):
+            return bot
+    raise SystemExit("serve did not start")
+
+
+def through_the_bot(
+    home: Path, rounds: int, draft_rounds: int, flags: list[str]
+) -> dict[str, list[float]]:
+    """Part b: the same command through the bot and alone, alternating."""
+    bot_env = {**os.environ, "TWIN_HOME": str(home)}
+    bot_env.pop("TWIN_LOCAL", None)
+    alone_env = {**bot_env, "TWIN_LOCAL": "1"}
+    cli = [PY, "-m", "bot", *flags]
+    times: dict[str, list[float]] = {k: [] for k in ("search/bot", "search/alone")}
+    times |= {"draft/bot": [], "draft/alone": [], "ttft/bot": [], "ttft/alone": []}
+    bot = start_bot(home, flags)
+    try:
+        timed([*cli, "search", QUERY], bot_env)  # the bot's first search loads its encoder
+        for _ in range(rounds):
+            times["search/bot"].append(timed([*cli, "search", QUERY], bot_env))
+            times["search/alone"].append(timed([*cli, "search", QUERY], alone_env))
+        for n in range(draft_rounds):
+            for how, env in (("bot", bot_env), ("alone", alone_env)):
+                started = time.perf_counter()
+                done = subprocess.run(
+                    [*cli, "draft", PROMPT], env=env, capture_output=True, text=True, cwd=ROOT
+                )
+                times[f"draft/{how}"].append(time.perf_counter() - started)
+                first = re.search(r"first token after ([\d.]+) s", done.stderr)
+                times[f"ttft/{how}"].append(float(first.group(1)) if first else float("nan"))
+            print(f"  draft round {n + 1}/{draft_rounds} (load {load()})", file=sys.stderr)
+    finally:
+        bot.send_signal(signal.SIGINT)
+        bot.wait(60)
+    return times
+
+
+def report_bot(times: dict[str, list[float]]) -> None:
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    print("\n| command | through the bot, median s | alone (--local), median s | alone ÷ bot |")
+    print("|---|---|---|---|")
+    for name in ("search", "draft"):
+        bot, alone = med[f"{name}/bot"], med[f"{name}/alone"]
+        print(f"| `{name}` (wall) | {bot:.2f} | {alone:.2f} | {alone / bot:.1f} |")
+    bot, alone = med["ttft/bot"], med["ttft/alone"]
+    print(f"| draft: first token after (its own clock) | {bot:.2f} | {alone:.2f} | |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--draft-rounds", type=int, default=3)
+    parser.add_argument("--new-tokens", type=int, default=32)
+    args = parser.parse_args()
+    flags = settings(args.new_tokens)
+    print(f"load average before: {load()} ({os.cpu_count()} cores)")
+    with tempfile.TemporaryDirectory(prefix="cli-bench-") as tmp:
+        home = Path(tmp) / "home"
+        env = {**os.environ, "TWIN_HOME": str(home), "TWIN_LOCAL": "1"}
+        timed([PY, "-m", "bot", *flags, "ingest", str(SAMPLE)], env)
+        report_startup(startup(home, args.rounds, flags))
+        report_bot(through_the_bot(home, args.rounds, args.draft_rounds, flags))
+        shutil.rmtree(home, ignore_errors=True)
+    print(f"\nload average after: {load()}")
+
+
+if __name__ == "__main__":
+    main()
