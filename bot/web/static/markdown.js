@@ -98,8 +98,8 @@ const INLINE = new RegExp([
 
 export function inline(el, text) {
   let last = 0;
-  INLINE.lastIndex = 0;
-  for (let match; (match = INLINE.exec(text));) {
+  const spans = new RegExp(INLINE); // its own lastIndex: bold and italic recurse
+  for (let match; (match = spans.exec(text));) {
     if (match.index > last) el.append(text.slice(last, match.index));
     last = match.index + match[0].length;
     const [, , code, bold, bold2, italic, italic2, label, target, auto, bare] = match;
