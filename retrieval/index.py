@@ -13,6 +13,7 @@ import numpy as np
 
 from core import plugins
 from core.errors import IndexMismatchError, StorageError
+from core.files import write_atomically
 from retrieval.settings import IndexSettings
 from retrieval.types import Chunk, SearchFilters, SearchHit, Vector
 
@@ -40,7 +41,7 @@ class IndexManifest:
             )
 
     def write(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        write_atomically(path, json.dumps(asdict(self), indent=2) + "\n")
 
     @classmethod
     def read(cls, path: Path) -> IndexManifest:

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from core.errors import StorageError
+from core.files import process_lock
 from retrieval.fusion import relative_score_fusion
 from retrieval.index import (
     IndexManifest,
@@ -32,6 +33,7 @@ from retrieval.types import Chunk, SearchFilters, SearchHit, Vector
 log = logging.getLogger(__name__)
 TABLE = "chunks"
 MANIFEST = "manifest.json"
+LOCK = ".open.lock"
 # Measured on 2 cores, 384-d: exact vector search p95 is ~25 ms at 20k rows, ~90 ms at
 # 50k, ~250 ms at 100k; the ANN index answers in ~10 ms at 100k (bench/search_bench.py).
 DEFAULT_ANN_MIN_ROWS = 20_000
@@ -143,9 +145,15 @@ class LanceIndex:
         self._lock = threading.Lock()  # one writer at a time within this process
         self._legs = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lance-bm25")
         self.path.mkdir(parents=True, exist_ok=True)
-        manifest_path = self.path / MANIFEST
         # Interval 0: see commits made by other processes (the CLI, the bot) on every read.
         self._db: Any = lancedb.connect(self.path, read_consistency_interval=timedelta(0))
+        # Two processes opening a new index at once would both create the table (one then
+        # fails) or read it before its manifest is written: they take turns here.
+        with process_lock(self.path / LOCK):
+            self._table: Any = self._open_table(reset)
+
+    def _open_table(self, reset: bool) -> Any:
+        manifest_path = self.path / MANIFEST
         exists = TABLE in self._db.list_tables().tables
         if reset:
             manifest_path.unlink(missing_ok=True)
@@ -153,19 +161,20 @@ class LanceIndex:
                 self._db.drop_table(TABLE)
             exists = False
         if manifest_path.exists():
-            manifest.check_against(IndexManifest.read(manifest_path), where=str(self.path))
+            self.manifest.check_against(IndexManifest.read(manifest_path), where=str(self.path))
         elif exists:
             raise StorageError(
                 f"the index at {self.path} has no {MANIFEST}, so its settings are unknown. "
                 "Run `llm-twin reindex` to rebuild it from the warehouse."
             )
-        self._table: Any = self._db.open_table(TABLE) if exists else self._create_table()
-        if self._index_stats("text") is None:  # a crash between table and index creation
-            _create_fts_index(self._table)
+        table = self._db.open_table(TABLE) if exists else self._create_table()
+        if _index_stats(table, "text") is None:  # a crash between table and index creation
+            _create_fts_index(table)
         # Written last: a crash before this leaves a table without manifest, which the
         # next open reports instead of trusting.
         if not manifest_path.exists():
-            manifest.write(manifest_path)
+            self.manifest.write(manifest_path)
+        return table
 
     def _create_table(self) -> Any:
         table = self._db.create_table(TABLE, schema=_schema(self.manifest.dimension))
@@ -197,7 +206,7 @@ class LanceIndex:
             return int(result.num_deleted_rows)
 
     def clear(self) -> None:
-        with self._lock:
+        with self._lock, process_lock(self.path / LOCK):
             self._db.drop_table(TABLE)
             self._table = self._create_table()
 
@@ -218,11 +227,7 @@ class LanceIndex:
                 )
 
     def _index_stats(self, column: str) -> Any:
-        """LanceDB's statistics of the index on `column`, or None when there is none."""
-        for config in self._table.list_indices():
-            if config.columns == [column]:
-                return self._table.index_stats(config.name)
-        return None
+        return _index_stats(self._table, column)
 
     def _keep_fts_current(self) -> None:
         stats = self._index_stats("text")
@@ -301,6 +306,14 @@ class LanceIndex:
         found = _run(query.distance_type("cosine"), where, limit, "_distance", rows)
         # Cosine distance is 1 - cosine similarity; report the similarity.
         return [(key, 1.0 - distance) for key, distance in found]
+
+
+def _index_stats(table: Any, column: str) -> Any:
+    """LanceDB's statistics of the index on `column`, or None when there is none."""
+    for config in table.list_indices():
+        if config.columns == [column]:
+            return table.index_stats(config.name)
+    return None
 
 
 def _create_fts_index(table: Any) -> None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
+import shutil
 import statistics
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InputError
+from core.files import write_atomically
 from ingest.document import Document
 from training.settings import TrainingSettings
 
@@ -271,15 +274,22 @@ def save_dataset(
     digest = hashlib.sha256((lines["train"] + "\0" + lines["test"]).encode()).hexdigest()
     folder = root / digest[:16]
     if not (folder / "stats.json").is_file():
-        partial = root / f".{digest[:16]}.partial"
-        partial.mkdir(parents=True, exist_ok=True)
-        for split, text in lines.items():
-            (partial / f"{split}.jsonl").write_text(text, encoding="utf-8")
-        data = {**stats.to_json(), "sha256": digest}
-        (partial / "stats.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
-        partial.rename(folder)
-    latest = root / "LATEST"
-    latest.write_text(folder.name + "\n", encoding="utf-8")
+        # Each writer its own partial folder: two processes building the same dataset
+        # at once both finish, and the second finds the first's folder in place.
+        partial = root / f".{digest[:16]}.{secrets.token_hex(4)}.partial"
+        partial.mkdir(parents=True)
+        try:
+            for split, text in lines.items():
+                (partial / f"{split}.jsonl").write_text(text, encoding="utf-8")
+            data = {**stats.to_json(), "sha256": digest}
+            (partial / "stats.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+            partial.rename(folder)
+        except OSError:
+            if not (folder / "stats.json").is_file():
+                raise
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+    write_atomically(root / "LATEST", folder.name + "\n")
     return BuiltDataset(folder, train, test, stats, digest)
 
 

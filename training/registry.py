@@ -23,6 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy import exc as sa_exc
 
 from core.errors import ConfigError, InputError
 from ingest.warehouse.migrations import Migration, run_migrations
@@ -273,6 +274,13 @@ class Registry:
                 raise InputError(
                     run_id, f"this run is {run.status}, not trained; only a trained run serves"
                 )
+        try:
+            self._set_active(run_id)
+        except sa_exc.IntegrityError:  # another process made the row just now: update it
+            self._set_active(run_id)
+        return run
+
+    def _set_active(self, run_id: str | None) -> None:
         now = datetime.now(UTC)
         with self._write("activating a model") as conn:
             updated = conn.execute(
@@ -282,7 +290,6 @@ class Registry:
             ).rowcount
             if not updated:
                 conn.execute(active_model.insert().values(id=1, run_id=run_id, activated_at=now))
-        return run
 
     # --- internals ----------------------------------------------------------------------
 

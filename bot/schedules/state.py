@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
+from sqlalchemy import exc as sa_exc
 
 from ingest.warehouse.migrations import Migration, run_migrations
 from ingest.warehouse.schema import UTCDateTime
@@ -71,7 +72,25 @@ def _0001_lease_failures(conn: Connection) -> None:
     md.create_all(conn, checkfirst=False)
 
 
-MIGRATIONS = (Migration("scheduler.0001_lease_failures", _0001_lease_failures),)
+def _0002_apscheduler_jobs(conn: Connection) -> None:
+    # APScheduler creates its job table when it starts, checking first: two processes
+    # starting on a new database both found it missing and one failed creating it. Made
+    # here, under the migration lock, it is always there before a scheduler starts.
+    md = sa.MetaData()
+    sa.Table(
+        "apscheduler_jobs",
+        md,
+        sa.Column("id", sa.Unicode(191), primary_key=True),
+        sa.Column("next_run_time", sa.Float(25), index=True),
+        sa.Column("job_state", sa.LargeBinary, nullable=False),
+    )
+    md.create_all(conn, checkfirst=True)  # APScheduler made it already in older databases
+
+
+MIGRATIONS = (
+    Migration("scheduler.0001_lease_failures", _0001_lease_failures),
+    Migration("scheduler.0002_apscheduler_jobs", _0002_apscheduler_jobs),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +126,15 @@ class SchedulerState:
 
     def acquire(self, holder: str) -> Lease | None:
         """Take the lease for `holder`; None when another live process holds it."""
+        try:
+            return self._acquire(holder)
+        except sa_exc.IntegrityError:  # another process took the first lease just now
+            return self._acquire(holder)
+
+    def _acquire(self, holder: str) -> Lease | None:
         now = datetime.now(UTC)
         with self._writer.begin() as conn:
-            current = self._lease(conn)
+            current = self._lease(conn, lock=True)
             if current is not None and current.holder != holder and current.live(now):
                 return current
             values = {"holder": holder, "acquired_at": now, "renewed_at": now}
@@ -140,8 +165,11 @@ class SchedulerState:
         return current if current is not None and current.live(datetime.now(UTC)) else None
 
     @staticmethod
-    def _lease(conn: Connection) -> Lease | None:
-        row = conn.execute(sa.select(lease).where(lease.c.name == _LEASE)).first()
+    def _lease(conn: Connection, *, lock: bool = False) -> Lease | None:
+        """The lease row; `lock`: held until the transaction ends (PostgreSQL: two
+        processes taking over an expired lease take turns; SQLite's writer already does)."""
+        query = sa.select(lease).where(lease.c.name == _LEASE)
+        row = conn.execute(query.with_for_update() if lock else query).first()
         if row is None:
             return None
         return Lease(row.holder, row.acquired_at, row.renewed_at)
