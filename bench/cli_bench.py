@@ -6,9 +6,10 @@ a. Commands that need no model, against two baselines measured in the same run a
    Targets: `--help`, `config`, `sources`, `schedules`, `forget` (a stored source, so the
    index is opened) and a refused `ingest` (an ftp:// link, a loopback link) each
    ≤ 1.5 × pass + 0.5 s; `search` working alone ≤ 2 × the torch import.
-b. `search` and `draft` through a running bot (`serve` on the same TWIN_HOME, its model
+b. `search`, `forget` and `draft` through a running bot (`serve` on the same TWIN_HOME, its model
    and index warm) against the same commands working alone (`--local`, which loads them).
-   Drafts are greedy and short (drafting.max_new_tokens, small context) so the run ends.
+   Drafts are greedy and short (drafting.max_new_tokens, small context) so the run ends;
+   each round drafts another prompt.
 
 Setup: a temporary TWIN_HOME with sample/ ingested. The machine is shared: every figure
 is a median over rounds, and the load average is printed before and after.
@@ -35,7 +36,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample"
 PY = sys.executable
 QUERY = "should I fine-tune or use retrieval?"
-PROMPT = "Why retrieval comes before fine-tuning"
+# One prompt per draft round, the same for both ways: no round finds its whole prompt in
+# the bot's llama.cpp cache (the shared system prompt still is: that is the warm bot).
+PROMPTS = [
+    "Why retrieval comes before fine-tuning",
+    "What being on call taught me about writing things down",
+    "Is SQLite enough for a small team's first warehouse?",
+    "Evals are the product spec",
+    "Ship the smallest model that works",
+]
 
 
 def settings(new_tokens: int) -> list[str]:
@@ -136,18 +145,26 @@ def through_the_bot(
     alone_env = {**bot_env, "TWIN_LOCAL": "1"}
     cli = [PY, "-m", "bot", *flags]
     times: dict[str, list[float]] = {k: [] for k in ("search/bot", "search/alone")}
-    times |= {"draft/bot": [], "draft/alone": [], "ttft/bot": [], "ttft/alone": []}
+    times |= {"forget/bot": [], "forget/alone": [], "draft/bot": [], "draft/alone": []}
+    times |= {"ttft/bot": [], "ttft/alone": []}
     bot = start_bot(home, flags)
     try:
         timed([*cli, "search", QUERY], bot_env)  # the bot's first search loads its encoder
         for _ in range(rounds):
             times["search/bot"].append(timed([*cli, "search", QUERY], bot_env))
             times["search/alone"].append(timed([*cli, "search", QUERY], alone_env))
+        for n in range(rounds):
+            post = home.parent / f"forget-{n}.md"
+            post.write_text(f"# Forget me {n}\n\nA post the bench adds and removes.\n")
+            for how, env in (("bot", bot_env), ("alone", alone_env)):
+                timed([*cli, "ingest", str(post)], env)
+                times[f"forget/{how}"].append(timed([*cli, "forget", post.resolve().as_uri()], env))
         for n in range(draft_rounds):
+            prompt = PROMPTS[n % len(PROMPTS)]
             for how, env in (("bot", bot_env), ("alone", alone_env)):
                 started = time.perf_counter()
                 done = subprocess.run(
-                    [*cli, "draft", PROMPT], env=env, capture_output=True, text=True, cwd=ROOT
+                    [*cli, "draft", prompt], env=env, capture_output=True, text=True, cwd=ROOT
                 )
                 times[f"draft/{how}"].append(time.perf_counter() - started)
                 first = re.search(r"first token after ([\d.]+) s", done.stderr)
@@ -163,7 +180,7 @@ def report_bot(times: dict[str, list[float]]) -> None:
     med = {name: statistics.median(ts) for name, ts in times.items()}
     print("\n| command | through the bot, median s | alone (--local), median s | alone ÷ bot |")
     print("|---|---|---|---|")
-    for name in ("search", "draft"):
+    for name in ("search", "forget", "draft"):
         bot, alone = med[f"{name}/bot"], med[f"{name}/alone"]
         print(f"| `{name}` (wall) | {bot:.2f} | {alone:.2f} | {alone / bot:.1f} |")
     bot, alone = med["ttft/bot"], med["ttft/alone"]

@@ -171,9 +171,12 @@ def search(
 @click.argument("url")
 @click.pass_obj
 def forget(lazy: LazyTwin, url: str) -> None:
-    """Remove a source (and all its documents) or one document, with its chunks."""
+    """Remove a source (and all its documents) or one document, with its chunks (by the
+    running bot when `llm-twin serve` runs on this home; see --local)."""
+    from bot.cli.search import forget_url
+
     with lazy.twin() as twin:
-        removed = twin.forget(url.strip())  # opens the index only when something is stored
+        removed = forget_url(lazy, twin, url.strip())  # opens the index only when needed
         if not removed and twin.warehouse.get_source(url.strip()) is None:
             click.echo(
                 f"error: {url}: not a known source or document; see `llm-twin sources`", err=True

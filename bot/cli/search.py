@@ -1,5 +1,5 @@
-"""`llm-twin search`'s work: in the running bot when there is one (it holds the index
-and the embedder already), else here."""
+"""`llm-twin search` and `forget`: their work in the running bot when there is one (it
+holds the index and the embedder already, and is the index's one writer), else here."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from bot.cli.context import LazyTwin, user_errors
 
 if TYPE_CHECKING:
     from bot.cli.remote import BotClient
+    from bot.twin import Twin
     from retrieval.types import SearchFilters, SearchHit
 
 log = logging.getLogger(__name__)
@@ -47,3 +48,17 @@ def _from_bot(
         {"query": query, "k": k, "alpha": alpha, "filters": filters_json(filters)},
     )
     return [hit_from(hit) for hit in answer["hits"]]
+
+
+def forget_url(lazy: LazyTwin, twin: Twin, url: str) -> list[str]:
+    """The document ids removed from the warehouse and the index under `url`."""
+    from bot.cli.remote import BotUnavailable
+
+    bot = lazy.bot()
+    if bot is not None:
+        try:
+            removed: list[str] = bot.call("/api/cli/forget", {"url": url})["removed"]
+            return removed
+        except BotUnavailable as exc:
+            log.info("forgetting here: %s", exc)
+    return twin.forget(url)

@@ -1,5 +1,5 @@
-"""The command line's API: `search`, `draft`, `ingest` and `recrawl` run in the bot when
-one serves the CLI's TWIN_HOME (bot/cli/remote.py calls it; bot/running.py says where).
+"""The command line's API: `search`, `draft`, `ingest`, `recrawl` and `forget` run in the
+bot when one serves the CLI's TWIN_HOME (bot/cli/remote.py calls it; bot/running.py says where).
 
 The bot has the model and the index warm and is the index's one writer. Records go back
 whole (bot/wire.py), so the command prints the same lines either way. These routes
@@ -35,6 +35,7 @@ def add_routes(app: web.Application, context: WebContext) -> None:
     app.router.add_post("/api/cli/draft", api.draft)
     app.router.add_post("/api/cli/ingest", api.ingest)
     app.router.add_post("/api/cli/recrawl", api.recrawl)
+    app.router.add_post("/api/cli/forget", api.forget)
 
 
 def _string(body: dict[str, Any], name: str) -> str:
@@ -120,6 +121,11 @@ class _CommandLine:
                 )
 
         return await sse.stream(request, _results(work))
+
+    async def forget(self, request: web.Request) -> web.Response:
+        url = _string(await self._body(request), "url").strip()
+        removed = await asyncio.to_thread(self.context.twin.forget, url)
+        return web.json_response({"removed": removed})
 
     async def recrawl(self, request: web.Request) -> web.StreamResponse:
         only = list(strings_field(await self._body(request), "only"))

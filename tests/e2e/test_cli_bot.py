@@ -1,5 +1,5 @@
 """The command line uses a running bot: with `serve` up on the same TWIN_HOME, `search`,
-`draft`, `ingest` and `recrawl` run in the bot (the command's own process imports no index
+`draft`, `ingest`, `recrawl` and `forget` run in the bot (the command's own process imports no index
 and no model), print exactly what the same command prints working alone, and fall back to
 working alone when no bot answers or the bot runs with other settings.
 
@@ -115,6 +115,12 @@ def test_the_bot_ingests_and_its_index_is_the_one_on_disk(bot: Running, tmp_path
     assert json.loads(out)[0]["title"] == "Hiring slowly" and not worked_here(imported)
     out, _, imported, _ = cli("--local", "search", "references over riddles", "--json")
     assert json.loads(out)[0]["title"] == "Hiring slowly" and worked_here(imported)
+    # Forgetting it goes through the bot too: the index keeps one writer.
+    out, err, imported, code = cli("forget", post.resolve().as_uri())
+    assert code == 0 and not worked_here(imported) and "sending" in err, err
+    assert out.startswith(f"forgot {post.resolve().as_uri()}: 1 ")
+    out, _, _, _ = cli("--local", "search", "references over riddles", "--json")
+    assert all(hit["title"] != "Hiring slowly" for hit in json.loads(out))
 
 
 def test_without_a_bot_or_with_other_settings_the_work_is_done_here(
