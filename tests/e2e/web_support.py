@@ -34,8 +34,8 @@ def find_all(browser: Any, name: str, within: Any = None) -> list[Any]:
 
 
 def settled_drafts(browser: Any) -> list[Any]:
-    """The drafts on the page that have finished (they carry their id)."""
-    return css(browser, '[data-testid="draft"][data-draft-id]')
+    """The Draft page's drafts that have finished (they carry their id)."""
+    return css(browser, '[data-testid="log"] [data-testid="draft"][data-draft-id]')
 
 
 def css(browser: Any, selector: str) -> list[Any]:
@@ -46,10 +46,13 @@ def css(browser: Any, selector: str) -> list[Any]:
 
 
 def wait(browser: Any, until: Callable[[Any], T | None], seconds: float = 60) -> T:
-    """`until`'s first truthy answer, polled every 0.1 s."""
+    """`until`'s first truthy answer, polled every 0.1 s (an element the page replaced
+    meanwhile counts as not yet)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    found = WebDriverWait(browser, seconds, poll_frequency=0.1).until(until)
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    found = WebDriverWait(browser, seconds, 0.1, ignored).until(until)
     assert found is not None and found is not False  # until() returns only a truthy answer
     return found
 

@@ -37,12 +37,12 @@ function parseRoute() {
   return {page, rest: rest.map(decodeURIComponent), params: new URLSearchParams(query)};
 }
 
-async function pageFor(name) {
+// One mount per page, even when two callers ask at once (a route and History's Regenerate).
+function pageFor(name) {
   if (!mounted.has(name)) {
     const el = h("section", {class: "page", id: `page-${name}`, testid: `page-${name}`, hidden: true});
     document.getElementById("pages").append(el);
-    const module = await import(`./pages/${name}.js`);
-    mounted.set(name, {el, controller: module.mount(el, ctx)});
+    mounted.set(name, import(`./pages/${name}.js`).then((module) => ({el, controller: module.mount(el, ctx)})));
   }
   return mounted.get(name);
 }
@@ -65,7 +65,7 @@ async function route() {
   const turn = ++routing;
   const entry = await pageFor(page);
   if (turn !== routing) return; // the address changed while this page loaded
-  for (const [name, other] of mounted) other.el.hidden = name !== page;
+  for (const section of document.querySelectorAll("#pages > .page")) section.hidden = section !== entry.el;
   document.title = `${PAGES.find(([key]) => key === page)[1]} · LLM Twin`;
   entry.controller.show?.({rest, params});
 }

@@ -203,7 +203,6 @@ function meta(draft) {
   const parts = [formatName(draft.format)];
   if (draft.model) parts.push(`written by ${draft.model}`);
   else if (draft.model_id) parts.push(`written by ${draft.model_id}`);
-  if (draft.model_version) parts.push(`version ${draft.model_version}`);
   if (draft.created_at) parts.push(when(draft.created_at));
   return parts.join(" · ");
 }

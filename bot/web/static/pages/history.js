@@ -124,12 +124,18 @@ function row(item) {
     h("ul", {class: "facts"},
       h("li", {}, h("b", {}, formatName(item.format))),
       h("li", {}, item.model || item.model_id || ""),
-      item.model_version ? h("li", {}, `version ${item.model_version}`) : null,
       h("li", {testid: "history-rating-word"}, ratingWords(item.rating)),
       edits ? h("li", {}, `${edits} edit${edits === 1 ? "" : "s"}`) : null,
-      item.finish_reason && item.finish_reason !== "stop" ? h("li", {}, item.finish_reason) : null)),
+      FINISHED[item.finish_reason] ? h("li", {}, FINISHED[item.finish_reason]) : null)),
   h("div", {class: "side muted"}, when(item.created_at)),
-  h("p", {class: "excerpt"}, truncate(item.output || "", 220)));
+  h("p", {class: "excerpt"}, truncate(plain(item.output || ""), 220)));
+}
+
+const FINISHED = {length: "cut at the length limit", cancelled: "stopped", timeout: "timed out"};
+
+// An excerpt reads as text: Markdown's marks left out.
+function plain(text) {
+  return String(text).replace(/[*_`#>]+/g, "").replace(/\[([^\]]*)\]\([^)]*\)/g, "$1");
 }
 
 function truncate(text, n) {
