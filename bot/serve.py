@@ -108,6 +108,7 @@ async def serve(
             log.warning("stopping: cancelling %d draft(s) in flight", handler.drafts_in_flight)
             await handler.cancel_all()
     finally:
+        await asyncio.to_thread(twin.health.stop)  # an index mend resumes at the next start
         await twin.aclose()
         log.warning("stopped")
 

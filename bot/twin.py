@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from bot import index_parts
 from bot.config import Config, secret
+from bot.index_health import IndexHealth
 from core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class Twin:
         self._followed: str | None = None  # the active run as last read from the registry
         self._retiring: set[asyncio.Task[None]] = set()
         self._index: VectorIndex | None = None
+        self.health = IndexHealth(self)  # the index checked against the warehouse
 
     @cached_property
     def warehouse(self) -> Warehouse:
@@ -105,7 +107,7 @@ class Twin:
     def index(self) -> VectorIndex:
         """The index, opened on first use (`reindex` replaces it with a rebuilt one)."""
         if self._index is None:
-            self._index = self._open_index()
+            self._index = self.health.opened(self._open_index())
         return self._index
 
     @asynccontextmanager
@@ -154,7 +156,7 @@ class Twin:
     async def reindex(self, on_document: Callable[[], None] | None = None) -> InputResult:
         """Rebuild the index from the warehouse (the source of truth) with the current
         embedding model and chunk settings. Works for a mismatched or missing index."""
-        index = await asyncio.to_thread(self._open_index, reset=True)
+        index = await asyncio.to_thread(self.health.starting_over, self._open_index)
         self._index = index
         documents = (stored.document for stored in self.warehouse.iter_documents())
         async with self.ingestor() as ingestor:
@@ -393,5 +395,6 @@ class Twin:
         self.close()
 
     def close(self) -> None:
+        self.health.wait()  # a mend under way finishes (`serve` stops it first)
         if "warehouse" in self.__dict__:
             self.warehouse.close()

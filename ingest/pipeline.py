@@ -140,11 +140,12 @@ class Ingestor:
         on_document: Callable[[], None] | None = None,
     ) -> InputResult:
         """Re-chunk, re-embed and re-index documents already in the warehouse, through the
-        same writer as `ingest`. The warehouse rows are left as they are."""
+        same writer as `ingest`. The warehouse rows are left as they are; a document
+        removed or changed meanwhile by another writer is not brought back."""
         result = InputResult(input="warehouse")
         async with self._writer.queue() as queue:
             while (document := await asyncio.to_thread(next, documents, None)) is not None:
-                job = await self._job(document, document.source_url, result)
+                job = await self._job(document, document.source_url, result, reindex=True)
                 if on_document is not None:
                     job.done.add_done_callback(lambda _: on_document())
                 await queue.put(job)
@@ -197,6 +198,11 @@ class Ingestor:
             return await extractor.crawl(source_url, self.fetcher, seen)
         documents = await extractor.extract(source_url, self.fetcher)
         return Crawl(documents)
+
+    def drop_orphans(self, document_ids: Sequence[str]) -> list[str]:
+        """Remove the chunks of documents the warehouse does not hold (see
+        `DocumentWriter.drop_orphans`)."""
+        return self._writer.drop_orphans(document_ids)
 
     def forget(self, url: str) -> list[str]:
         """Remove a source (and its documents) or one document, with their chunks: the
@@ -271,11 +277,12 @@ class Ingestor:
             return None
         return await self._job(document, source_url, result)
 
-    async def _job(self, document: Document, source_url: str, result: InputResult) -> WriteJob:
+    async def _job(
+        self, document: Document, source_url: str, result: InputResult, *, reindex: bool = False
+    ) -> WriteJob:
         texts = await asyncio.to_thread(self.chunker.split, embedding_text(document))
-        return WriteJob(
-            document, source_url, texts, result, asyncio.get_running_loop().create_future()
-        )
+        done = asyncio.get_running_loop().create_future()
+        return WriteJob(document, source_url, texts, result, done, reindex=reindex)
 
 
 def _source(raw: str, allow_paths: bool, registry: ExtractorRegistry) -> tuple[str, Path | None]:

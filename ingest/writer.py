@@ -15,13 +15,13 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from core.errors import TwinError
 from ingest.chunking import Chunker
 from ingest.document import Document, document_id
 from ingest.results import InputResult
-from ingest.warehouse.store import UpsertOutcome, Warehouse, WarehouseTransaction
+from ingest.warehouse.store import Warehouse, WarehouseTransaction
 from retrieval.embedder import Embedder, embed_off_loop
 from retrieval.index import VectorIndex
 from retrieval.types import Chunk, Vector
@@ -37,6 +37,15 @@ class WriteJob:
     texts: list[str]
     result: InputResult
     done: asyncio.Future[None]
+    # Re-indexing a document read from the warehouse (reindex, healing): its row is not
+    # written; its chunks are, only while the warehouse still holds it unchanged.
+    reindex: bool = False
+
+
+# What a write did to one document: stored (new, changed, unchanged), or, re-indexing it,
+# found it removed ("gone": its chunks go too) or changed since it was read ("stale": the
+# writer that changed it wrote its chunks).
+Outcome = Literal["new", "changed", "unchanged", "gone", "stale"]
 
 
 def build_chunks(document: Document, texts: Sequence[str], vectors: Vector) -> list[Chunk]:
@@ -99,15 +108,14 @@ class DocumentWriter:
         if not ids:
             return 0
         return self._together(
-            lambda tx: sum(tx.delete_document(doc_id) for doc_id in ids),
-            {doc_id: [] for doc_id in ids},
+            lambda tx: (sum(tx.delete_document(doc_id) for doc_id in ids), _no_chunks(ids))
         )
 
     def forget(self, url: str) -> list[str]:
         """Remove a source (with its documents) or one document, from the warehouse and
         the index together; the removed document ids, sorted."""
         doomed = self.warehouse.documents_under(url)
-        removed = self._together(lambda tx: tx.forget(url), {doc_id: [] for doc_id in doomed})
+        removed = self._together(lambda tx: (tx.forget(url), _no_chunks(doomed)))
         for late in set(removed) - set(doomed):  # stored under it since the look
             self.index.delete_document(late)
         return removed
@@ -165,41 +173,67 @@ class DocumentWriter:
                     job.done.set_result(None)
             return
         for job, outcome in zip(batch, outcomes, strict=True):
-            if outcome == "new":
+            if outcome == "gone":
+                job.result.removed += 1
+            elif outcome == "new":
                 job.result.new += 1
             elif outcome == "changed":
                 job.result.changed += 1
             else:
                 job.result.unchanged += 1
-            job.result.chunks += len(job.texts)
+            job.result.chunks += len(job.texts) if outcome not in ("gone", "stale") else 0
             job.done.set_result(None)
 
     def _commit(
         self, batch: list[WriteJob], chunks_by_doc: dict[str, list[Chunk]]
-    ) -> list[UpsertOutcome]:
-        return self._together(
-            lambda tx: [tx.upsert_document(j.document, source_url=j.source_url) for j in batch],
-            chunks_by_doc,
-        )
+    ) -> list[Outcome]:
+        def write(tx: WarehouseTransaction) -> tuple[list[Outcome], dict[str, list[Chunk]]]:
+            outcomes: list[Outcome] = []
+            for job in batch:
+                if not job.reindex:
+                    outcomes.append(tx.upsert_document(job.document, source_url=job.source_url))
+                    continue
+                stored = tx.stored_hash(job.document.id)
+                if stored is None:
+                    outcomes.append("gone")
+                    chunks_by_doc[job.document.id] = []
+                elif stored != job.document.content_hash:
+                    outcomes.append("stale")
+                    del chunks_by_doc[job.document.id]
+                else:
+                    outcomes.append("unchanged")
+            return outcomes, chunks_by_doc
+
+        return self._together(write)
+
+    def drop_orphans(self, document_ids: Sequence[str]) -> list[str]:
+        """Remove the chunks of documents the warehouse does not hold, checked again under
+        its write lock (a writer in flight puts chunks in the index just before its
+        warehouse commit: those are not orphans); the ids whose chunks were removed."""
+
+        def write(tx: WarehouseTransaction) -> tuple[list[str], dict[str, list[Chunk]]]:
+            gone = [doc_id for doc_id in document_ids if tx.stored_hash(doc_id) is None]
+            return gone, _no_chunks(gone)
+
+        return self._together(write)
 
     def _together(
         self,
-        write: Callable[[WarehouseTransaction], _T],
-        chunks_by_doc: Mapping[str, Sequence[Chunk]],
+        write: Callable[[WarehouseTransaction], tuple[_T, Mapping[str, Sequence[Chunk]]]],
     ) -> _T:
-        """One warehouse transaction around one index write. If either fails, the index
-        is put back to what the warehouse still holds, so neither store gets ahead of the
-        other: a failed warehouse commit after an atomic index commit (LanceDB), or an
-        index write that failed partway (a server backend such as Weaviate writes object
-        by object, with no commit to roll back)."""
-        index_touched = False
+        """One warehouse transaction around one index write (of the chunks `write` says,
+        after its warehouse writes). If either fails, the index is put back to what the
+        warehouse still holds, so neither store gets ahead of the other: a failed
+        warehouse commit after an atomic index commit (LanceDB), or an index write that
+        failed partway (a server backend such as Weaviate writes object by object, with
+        no commit to roll back)."""
+        chunks_by_doc: Mapping[str, Sequence[Chunk]] = {}
         try:
             with self.warehouse.transaction() as tx:
-                done = write(tx)
-                index_touched = True
+                done, chunks_by_doc = write(tx)
                 self.index.replace_documents(chunks_by_doc)
         except BaseException:
-            if index_touched:
+            if chunks_by_doc:
                 self._restore_index_quietly(list(chunks_by_doc))
             raise
         return done
@@ -227,3 +261,8 @@ class DocumentWriter:
             texts = self.chunker.split(embedding_text(stored.document))
             restored[doc_id] = build_chunks(stored.document, texts, self.embedder.embed(texts))
         self.index.replace_documents(restored)
+
+
+def _no_chunks(document_ids: Sequence[str]) -> dict[str, list[Chunk]]:
+    """An index write that removes these documents' chunks."""
+    return {doc_id: [] for doc_id in document_ids}

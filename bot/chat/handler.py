@@ -306,9 +306,10 @@ class ChatHandler:
 
     async def _search(self, query: str) -> str:
         hits = await self.twin.search(query)
+        note = await asyncio.to_thread(self.twin.health.note)  # the index being rebuilt
+        lines = [f"⚠️ Note: {note}."] if note else []
         if not hits:
-            return "No matches."
-        lines = []
+            return "\n\n".join([*lines, "No matches."])
         for rank, hit in enumerate(hits, 1):
             title = hit.chunk.title or "(untitled)"
             lines.append(f"{rank}. {title} <{hit.chunk.url}>\n{hit.snippet(200)}")

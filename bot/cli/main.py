@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from bot.cli.check import check
 from bot.cli.context import LazyTwin, user_errors
 from bot.cli.draft import draft
 from bot.cli.export import export
@@ -269,6 +270,7 @@ cli.add_command(models)
 cli.add_command(export)
 cli.add_command(schedules)
 cli.add_command(web_token)
+cli.add_command(check)
 
 
 def main() -> None:

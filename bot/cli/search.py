@@ -7,6 +7,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+import click
+
 from bot.cli.context import LazyTwin, user_errors
 
 if TYPE_CHECKING:
@@ -35,7 +37,10 @@ def search_hits(
             except BotUnavailable as exc:
                 log.info("searching here: %s", exc)
     with lazy.twin() as twin:
-        return asyncio.run(twin.search(query, k=k, alpha=alpha, filters=filters))
+        hits = asyncio.run(twin.search(query, k=k, alpha=alpha, filters=filters))
+        if note := twin.health.note():  # the index being rebuilt (bot/index_health.py)
+            click.echo(f"note: {note}", err=True)
+        return hits
 
 
 def _from_bot(

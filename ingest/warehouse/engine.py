@@ -3,6 +3,7 @@ make one file safe to share between threads and processes."""
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 import time
@@ -15,7 +16,8 @@ from sqlalchemy import exc as sa_exc
 
 from core.errors import StorageError
 
-_SQLITE_BUSY_MS = 30_000
+# How long a write waits for another process's lock before it fails (warehouse.lock_timeout).
+DEFAULT_LOCK_TIMEOUT = 30.0
 _URL_HELP = "use sqlite:///PATH/warehouse.db or postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
 
 
@@ -27,7 +29,9 @@ def mask_url(url: str) -> str:
         return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
-def create_engine(url: str, safe_url: str) -> tuple[URL, Engine]:
+def create_engine(
+    url: str, safe_url: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+) -> tuple[URL, Engine]:
     try:
         parsed = sa.make_url(url)
     except (sa_exc.ArgumentError, ValueError) as exc:
@@ -40,7 +44,7 @@ def create_engine(url: str, safe_url: str) -> tuple[URL, Engine]:
             timeout = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
             return parsed, sa.create_engine(parsed, pool_pre_ping=True, connect_args=timeout)
         if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            return parsed, _sqlite_engine(parsed)
+            return parsed, _sqlite_engine(parsed, int(lock_timeout * 1000))
     except (ImportError, sa_exc.NoSuchModuleError) as exc:
         raise StorageError(
             f"warehouse {safe_url}: its database driver is not installed ({exc}); "
@@ -52,35 +56,35 @@ def create_engine(url: str, safe_url: str) -> tuple[URL, Engine]:
     raise StorageError(f"warehouse {safe_url}: unsupported {what}; {_URL_HELP}")
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _sqlite_engine(url: URL, busy_ms: int) -> Engine:
     assert url.database is not None
     if not url.database.startswith("file:"):  # a plain path, not a sqlite URI
         path = Path(url.database).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
         url = url.set(database=str(path))
     engine = sa.create_engine(url)  # file databases: a thread-safe QueuePool
-    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "connect", functools.partial(_sqlite_connect, busy_ms=busy_ms))
     event.listen(engine, "checkout", _sqlite_checkout)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
-def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_conn: Any, _record: Any, *, busy_ms: int) -> None:
     # We emit BEGIN ourselves (see _sqlite_begin): the sqlite3 module's own handling
     # would autocommit DDL and never begin a transaction for a SELECT.
     dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
-    cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}")
+    cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
     cursor.execute("PRAGMA foreign_keys = ON")
-    _enable_wal(cursor)  # readers never block the writer
+    _enable_wal(cursor, busy_ms)  # readers never block the writer
     cursor.execute("PRAGMA synchronous = NORMAL")  # durable enough under WAL, much faster
     cursor.close()
 
 
-def _enable_wal(cursor: Any) -> None:
+def _enable_wal(cursor: Any, busy_ms: int) -> None:
     # Switching a new file to WAL needs an exclusive lock, and SQLite reports a conflict
     # there at once instead of waiting on the busy timeout: retry until it would have.
-    deadline = time.monotonic() + _SQLITE_BUSY_MS / 1000
+    deadline = time.monotonic() + busy_ms / 1000
     delay = 0.002
     while True:
         try:
@@ -104,3 +108,20 @@ def _sqlite_begin(conn: Connection) -> None:
     # A write transaction takes the write lock up front: a deferred one that reads first
     # could fail to upgrade (SQLITE_BUSY, which the busy timeout does not retry).
     conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("twin_write") else "BEGIN")
+
+
+def explain(safe_url: str, url: URL, engine: Engine, action: str, exc: Exception) -> str:
+    """One line for a driver error: what failed, the driver's first line (password
+    masked), and what to check."""
+    orig = getattr(exc, "orig", None) or exc
+    reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    if engine.dialect.name == "sqlite":
+        check = "check that its folder is writable and that no other program locks the file"
+    else:
+        check = (
+            "check that the server is running and reachable from here, and that the user, "
+            "password and database name in the URL (the warehouse.url setting) are right"
+        )
+    return f"warehouse {safe_url}: {action} failed ({reason}); {check}"

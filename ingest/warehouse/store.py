@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import sqlite
 
 from core.errors import StorageError
-from ingest.document import Document
-from ingest.warehouse.engine import create_engine, mask_url
+from ingest.warehouse.engine import DEFAULT_LOCK_TIMEOUT, create_engine, explain, mask_url
 from ingest.warehouse.migrations import run_migrations
 from ingest.warehouse.schema import (
     INGEST_MIGRATIONS,
@@ -42,23 +40,29 @@ from ingest.warehouse.schema import (
     sources_with_counts,
     stored_document_from_row,
 )
-
-if TYPE_CHECKING:
-    from sqlalchemy.dialects import postgresql
+from ingest.warehouse.transaction import (
+    UpsertOutcome,
+    WarehouseTransaction,
+    ensure_source,
+    now_utc,
+    under,
+)
 
 __all__ = ["Source", "StoredDocument", "UpsertOutcome", "Warehouse", "WarehouseTransaction"]
 
-UpsertOutcome = Literal["new", "changed", "unchanged"]
-_Guard = Callable[[str], AbstractContextManager[None]]
+# The advisory lock units of work take on PostgreSQL (per database), b"twinwrit".
+_WRITE_LOCK_KEY = 0x7477_696E_7772_6974
 
 
 class Warehouse:
     """Opens (and migrates) the database at `url`: `sqlite:///path/to/warehouse.db` or
     `postgresql://user:password@host:port/dbname`. Safe to share between threads."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        """`lock_timeout`: how long a write waits for another process's lock, in seconds."""
         self.safe_url = mask_url(url)
-        self._url, self._engine = create_engine(url, self.safe_url)
+        self.lock_timeout = lock_timeout
+        self._url, self._engine = create_engine(url, self.safe_url, lock_timeout)
         self._writer = self._engine.execution_options(twin_write=True)
         try:
             with self._guard("opening it"):
@@ -105,7 +109,7 @@ class Warehouse:
         stored under it ("mixed" for a folder of several platforms' writing), and is
         `platform` only while it holds none."""
         with self._guard("adding a source"), self._writer.begin() as conn:
-            source_id = _ensure_source(conn, url, platform)
+            source_id = ensure_source(conn, url, platform)
             held = conn.scalars(
                 sa.select(documents.c.platform).where(documents.c.source_id == source_id).distinct()
             ).all()
@@ -138,7 +142,7 @@ class Warehouse:
         """Record that `url` was just crawled, successfully (`error=None`) or not, with
         what the crawl saw (`state`, handed back next time) and whose writing it is."""
         status: SourceStatus = "ok" if error is None else "error"
-        values: dict[str, Any] = {"last_crawl_at": _now(), "status": status, "last_error": error}
+        values: dict[str, Any] = {"last_crawl_at": now_utc(), "status": status, "last_error": error}
         if state is not None:
             values["state"] = json.dumps(dict(state), sort_keys=True, default=str)
         if owner:
@@ -194,6 +198,24 @@ class Warehouse:
                 return
             after = rows[-1].id
 
+    def document_ids(self) -> set[str]:
+        """The id of every stored document (what the index is checked against)."""
+        with self._guard("reading documents"), self._engine.connect() as conn:
+            return set(conn.scalars(sa.select(documents.c.id)))
+
+    def documents_by_id(
+        self, ids: Iterable[str], batch_size: int = 500
+    ) -> Iterator[StoredDocument]:
+        """The stored documents among `ids`, read `batch_size` at a time (unknown ids are
+        left out)."""
+        wanted = sorted(ids)
+        for start in range(0, len(wanted), batch_size):
+            page = wanted[start : start + batch_size]
+            with self._guard("reading documents"), self._engine.connect() as conn:
+                query = documents_with_source().where(documents.c.id.in_(page))
+                rows = conn.execute(query.order_by(documents.c.id)).all()
+            yield from (stored_document_from_row(row) for row in rows)
+
     def documents_created(
         self, after: datetime, until: datetime, *, limit: int
     ) -> list[StoredDocument]:
@@ -226,19 +248,28 @@ class Warehouse:
         """The ids `forget(url)` would remove, without removing anything."""
         with self._guard("reading documents"), self._engine.connect() as conn:
             source_id = conn.scalar(sa.select(sources.c.id).where(sources.c.url == url))
-            return sorted(conn.scalars(sa.select(documents.c.id).where(_under(url, source_id))))
+            return sorted(conn.scalars(sa.select(documents.c.id).where(under(url, source_id))))
 
     # --- writes -------------------------------------------------------------------------
 
     @contextmanager
     def transaction(self) -> Iterator[WarehouseTransaction]:
-        """A unit of work: committed when the block ends, rolled back if it raises. On
-        SQLite it holds the write lock from the start, so use only `tx` inside it."""
+        """A unit of work: committed when the block ends, rolled back if it raises. It
+        holds the database's write lock from the start (SQLite's, or on PostgreSQL an
+        advisory lock every unit of work takes), so use only `tx` inside it: while one
+        is open, no other process has an index write in flight, and a check of the index
+        against the warehouse inside one sees both stores at rest."""
         with self._guard("starting a transaction"):
             conn = self._writer.connect()
         with conn:  # closing returns it to the pool, rolled back if still open
             with self._guard("starting a transaction"):
                 root = conn.begin()
+                if conn.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE, here
+                    wait = f"{max(1, int(self.lock_timeout * 1000))}ms"
+                    conn.execute(
+                        sa.text("SELECT set_config('lock_timeout', :t, true)"), {"t": wait}
+                    )
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_WRITE_LOCK_KEY)))
             try:
                 yield WarehouseTransaction(conn, self._guard)
             except BaseException:
@@ -269,124 +300,8 @@ class Warehouse:
         except (sa_exc.IntegrityError, sa_exc.ProgrammingError):
             raise  # our bug or a concurrent delete, not a storage failure
         except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
-            raise StorageError(self._explain(action, exc)) from exc
-
-    def _explain(self, action: str, exc: Exception) -> str:
-        orig = getattr(exc, "orig", None) or exc
-        reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-        if self._url.password:
-            reason = reason.replace(str(self._url.password), "***")
-        if self._engine.dialect.name == "sqlite":
-            check = "check that its folder is writable and that no other program locks the file"
-        else:
-            check = (
-                "check that the server is running and reachable from here, and that the user, "
-                "password and database name in the URL (the warehouse.url setting) are right"
-            )
-        return f"warehouse {self.safe_url}: {action} failed ({reason}); {check}"
-
-
-class WarehouseTransaction:
-    """The writes that go with an index write; see `Warehouse.transaction`."""
-
-    def __init__(self, conn: Connection, guard: _Guard) -> None:
-        self._conn = conn
-        self._guard = guard
-
-    def upsert_document(
-        self, document: Document, *, source_url: str | None = None
-    ) -> UpsertOutcome:
-        """Store `document` under `source_url` (default: its own `source_url`, else its
-        url), creating the source row if missing. 'unchanged' (same content hash) writes
-        nothing; 'changed' replaces the stored fields and moves it to this source."""
-        conn, now = self._conn, _now()
-        with self._guard("storing a document"):
-            source_id = _ensure_source(
-                conn, source_url or document.source_url or document.url, document.platform
-            )
-            values = {
-                "source_id": source_id,
-                "url": document.url,
-                "platform": document.platform,
-                "author": document.author,
-                "title": document.title,
-                "published_at": document.published_at,
-                "fetched_at": document.fetched_at,
-                "text": document.text,
-                "content_hash": document.content_hash,
-                "updated_at": now,
-                "owned": document.owned,
-                "meta": json.dumps(dict(document.meta), sort_keys=True),
-            }
-            find = (
-                sa.select(documents.c.content_hash)
-                .where(documents.c.id == document.id)
-                .with_for_update()
-            )
-            stored = conn.scalar(find)
-            if stored is None:
-                insert = _insert(conn, documents).values(id=document.id, created_at=now, **values)
-                if conn.scalar(insert.on_conflict_do_nothing().returning(documents.c.id)):
-                    return "new"
-                stored = conn.scalar(find)  # a concurrent writer stored it first
-            if stored == document.content_hash:
-                return "unchanged"
-            conn.execute(sa.update(documents).where(documents.c.id == document.id).values(values))
-            return "changed"
-
-    def forget(self, url: str) -> list[str]:
-        """See `Warehouse.forget`."""
-        conn = self._conn
-        with self._guard("forgetting"):
-            source_id = conn.scalar(
-                sa.select(sources.c.id).where(sources.c.url == url).with_for_update()
-            )
-            removed = sorted(
-                conn.scalars(
-                    sa.delete(documents).where(_under(url, source_id)).returning(documents.c.id)
-                )
-            )
-            if source_id is not None:
-                conn.execute(sa.delete(sources).where(sources.c.id == source_id))
-            return removed
-
-    def delete_document(self, doc_id: str) -> bool:
-        """Remove one document (its source stays); False when it was not stored."""
-        with self._guard("deleting a document"):
-            result = self._conn.execute(sa.delete(documents).where(documents.c.id == doc_id))
-            return result.rowcount > 0
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _insert(conn: Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects import postgresql  # its drivers' modules load with it
-
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
-def _ensure_source(conn: Connection, url: str, platform: str) -> int:
-    """The id of the source row for `url`, inserted if missing (safe under concurrency:
-    a racing insert of the same url waits for ours and then does nothing)."""
-    find = sa.select(sources.c.id).where(sources.c.url == url)
-    if (found := conn.scalar(find)) is not None:
-        return int(found)
-    conn.execute(
-        _insert(conn, sources)
-        .values(url=url, platform=platform, added_at=_now(), status="new")
-        .on_conflict_do_nothing()
-    )
-    return int(conn.execute(find).scalar_one())
-
-
-def _under(url: str, source_id: int | None) -> sa.ColumnElement[bool]:
-    if source_id is None:
-        return documents.c.url == url
-    return sa.or_(documents.c.url == url, documents.c.source_id == source_id)
+            reason = explain(self.safe_url, self._url, self._engine, action, exc)
+            raise StorageError(reason) from exc
 
 
 def _read_source(conn: Connection, url: str) -> Source | None:

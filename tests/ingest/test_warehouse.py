@@ -315,7 +315,7 @@ def test_documents_created_reads_a_window_of_first_stored_newest_first(
 ) -> None:
     base = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
     clock = [base]
-    monkeypatch.setattr("ingest.warehouse.store._now", lambda: clock[0])
+    monkeypatch.setattr("ingest.warehouse.transaction.now_utc", lambda: clock[0])
     for n in range(1, 5):  # post n is first stored at base + n hours
         clock[0] = base + timedelta(hours=n)
         with warehouse.transaction() as tx:

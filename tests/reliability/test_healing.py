@@ -1,0 +1,263 @@
+"""The index heals itself from the warehouse: a lost table, documents without chunks and
+chunks without documents are found when a twin opens the index and mended in the
+background, while a search says so; a writer in flight is never taken for damage, and a
+re-index never brings back a document removed meanwhile. Real SQLite, PostgreSQL and
+LanceDB, the real embedder."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import lancedb
+import pytest
+
+from bot.chat.replies import ChatUser, Say
+from bot.config import load_config
+from bot.twin import Twin
+from ingest.healing import compare
+from ingest.warehouse.store import Warehouse
+from model.openai_compat import OpenAIGenerator
+from retrieval.types import Chunk
+from tests.chat_support import chat_handler
+from tests.ingest.test_pipeline import write_posts
+from tests.model.openai_emulator import OpenAIEmulator
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample"
+
+
+@pytest.fixture
+def twin(twin_home: Path, warehouse_url: str) -> Iterator[Twin]:
+    """A twin holding the sample writing (on SQLite, or on PostgreSQL), every table made."""
+    twin = Twin(load_config({"warehouse.url": warehouse_url}))
+    asyncio.run(ingest(twin, str(SAMPLE)))
+    _ = twin.drafts, twin.models
+    twin.health.wait()
+    yield twin
+    twin.close()
+
+
+async def ingest(twin: Twin, *inputs: str) -> None:
+    async with twin.ingestor() as ingestor:
+        results = await ingestor.ingest(list(inputs), allow_paths=True)
+    assert all(r.ok for r in results), [r.error for r in results]
+
+
+def reopened(twin: Twin) -> Twin:
+    """A new twin (a new process, as far as the stores know) on the same home."""
+    twin.close()
+    return Twin(twin.config)
+
+
+def ghost_chunk(twin: Twin, document_id: str = "ghost") -> Chunk:
+    [vector] = twin.embedder.embed(["a passage nobody stored"])
+    return Chunk(
+        f"{document_id}-00000",
+        document_id,
+        0,
+        "a ghost passage about evals",
+        "https://ghost.test/",
+        "Ghost",
+        "blog",
+        "x",
+        None,
+        vector,
+    )
+
+
+def search_urls(twin: Twin, query: str = "retrieval before fine-tuning") -> list[str]:
+    return [hit.chunk.url for hit in asyncio.run(twin.search(query, k=3))]
+
+
+def test_a_lost_table_is_rebuilt_in_the_background_while_search_says_so(twin: Twin) -> None:
+    before = search_urls(twin)
+    lancedb.connect(twin.config.index_path).drop_table("chunks")
+    twin = reopened(twin)
+    try:
+        index = twin.index  # opening it starts the check
+        note = twin.health.note()
+        assert note is not None and "being rebuilt from the warehouse" in note
+        assert "6 documents" in note
+        twin.health.wait()
+        assert twin.health.note() is None
+        assert compare(twin.warehouse, index).ok
+        assert search_urls(twin) == before
+        assert twin.health.mended is not None and twin.health.mended.reindexed == 6
+    finally:
+        twin.close()
+
+
+def test_missing_documents_and_orphan_chunks_are_mended_on_open(twin: Twin) -> None:
+    stored = sorted(twin.warehouse.document_ids())
+    twin.index.delete_document(stored[0])
+    twin.index.delete_document(stored[1])
+    twin.index.replace_documents({"ghost": [ghost_chunk(twin)]})
+    broken = compare(twin.warehouse, twin.index)
+    assert broken.missing == {stored[0], stored[1]} and broken.orphans == {"ghost"}
+    assert "2 warehouse documents without chunks" in broken.describe()
+
+    twin = reopened(twin)
+    try:
+        _ = twin.index
+        twin.health.wait()
+        assert twin.health.agreement == broken
+        mended = twin.health.mended
+        assert mended is not None and (mended.reindexed, mended.dropped) == (2, 1)
+        assert compare(twin.warehouse, twin.index).ok
+        # In step: the next open checks and finds nothing to do.
+        twin = reopened(twin)
+        _ = twin.index
+        twin.health.wait()
+        assert twin.health.mending is None and twin.health.note() is None
+    finally:
+        twin.close()
+
+
+def test_a_writer_in_flight_is_not_taken_for_orphans(twin: Twin, tmp_path: Path) -> None:
+    """Chunks go into the index just before their warehouse commit: dropping orphans
+    waits for the write lock and then finds them stored."""
+    from ingest.document import Document
+
+    document = Document(
+        url="https://blog.test/in-flight",
+        platform="blog",
+        title="In flight",
+        text="Text.",
+        author="x",
+    )
+    chunk = ghost_chunk(twin, document.id)
+    in_index, dropped = threading.Event(), []
+
+    def drop() -> None:
+        in_index.wait()
+        dropped.extend(asyncio.run(drop_orphans(twin, [document.id])))
+
+    dropper = threading.Thread(target=drop)
+    dropper.start()
+    with twin.warehouse.transaction() as tx:
+        tx.upsert_document(document)
+        twin.index.replace_documents({document.id: [chunk]})
+        in_index.set()
+        time.sleep(0.5)  # the dropper is waiting for the write lock meanwhile
+    dropper.join(timeout=60)
+    assert dropped == []
+    assert document.id in twin.index.document_ids()
+    assert compare(twin.warehouse, twin.index).ok
+
+
+async def forget(twin: Twin, url: str) -> list[str]:
+    async with twin.ingestor() as ingestor:
+        return await asyncio.to_thread(ingestor.forget, url)
+
+
+async def drop_orphans(twin: Twin, ids: list[str]) -> list[str]:
+    async with twin.ingestor() as ingestor:
+        return await asyncio.to_thread(ingestor.drop_orphans, ids)
+
+
+def test_a_reindex_does_not_bring_back_a_document_removed_meanwhile(
+    twin: Twin, tmp_path: Path
+) -> None:
+    folder = write_posts(tmp_path / "posts", 2)
+    asyncio.run(ingest(twin, str(folder)))
+    [first, second] = [d for d in twin.warehouse.iter_documents() if "posts" in d.url]
+    asyncio.run(forget(twin, first.url))
+
+    async def reindex_stale_reads() -> None:
+        async with twin.ingestor() as ingestor:
+            result = await ingestor.reindex(iter([first.document, second.document]))
+        assert (result.removed, result.unchanged) == (1, 1)
+
+    asyncio.run(reindex_stale_reads())
+    assert twin.warehouse.get_document(first.id) is None
+    assert first.id not in twin.index.document_ids()
+    assert compare(twin.warehouse, twin.index).ok
+
+
+@contextmanager
+def write_lock_held(url: str) -> Iterator[Callable[[], None]]:
+    """Another process's writer holds the warehouse's write lock (in a thread here) until
+    the `release` handed out is called, or the block ends."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with Warehouse(url) as other, other.transaction():
+            taken.set()
+            release.wait(timeout=120)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    taken.wait(timeout=60)
+    try:
+        yield release.set
+    finally:
+        release.set()
+        holder.join()
+
+
+def test_chat_search_says_the_index_is_being_rebuilt(twin: Twin) -> None:
+    """The mend cannot write while another writer holds the lock: a search answers from
+    what the index holds, and says it is being rebuilt; once the lock is free, the mend
+    ends and the index is whole."""
+    lancedb.connect(twin.config.index_path).drop_table("chunks")
+    twin.close()
+    url = twin.config.warehouse_url
+    with write_lock_held(url) as release:
+        said = asyncio.run(chat_search(url, "search sqlite backups", then=release))
+    assert said.startswith("⚠️ Note: the index is being rebuilt from the warehouse (0 of 6")
+    assert said.endswith("No matches.")
+    assert_whole(twin)
+
+
+def test_cli_search_says_the_index_is_being_rebuilt(twin: Twin, twin_home: Path) -> None:
+    lancedb.connect(twin.config.index_path).drop_table("chunks")
+    twin.close()
+    url = twin.config.warehouse_url
+    with write_lock_held(url):
+        command = [sys.executable, "-m", "bot", "--local", "--set", f"warehouse.url={url}"]
+        cli = subprocess.Popen(
+            [*command, "search", "sqlite backups"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "TWIN_HOME": str(twin_home)},
+        )
+        assert cli.stderr is not None
+        note = next(line for line in iter(cli.stderr.readline, "") if "note: " in line)
+        assert note.startswith("note: the index is being rebuilt from the warehouse (0 of 6")
+    out, err = cli.communicate(timeout=120)
+    assert cli.returncode == 0, err
+    assert out.startswith("no matches")  # searched before the mend; it ended before exit
+    assert_whole(twin)
+
+
+def assert_whole(twin: Twin) -> None:
+    mended = Twin(twin.config)
+    try:
+        assert compare(mended.warehouse, mended.index).ok
+        assert search_urls(mended, "sqlite backups")[0].endswith("04-sqlite-is-enough.md")
+    finally:
+        mended.close()
+
+
+async def chat_search(url: str, message: str, *, then: Callable[[], None]) -> str:
+    """`message` to a real chat handler on this home; `then()` runs after its answer."""
+    emulator = OpenAIEmulator(models=("twin",))
+    await emulator.start()
+    try:
+        generator = await OpenAIGenerator.connect(emulator.url, "twin", context_length=4096)
+        overrides = {"warehouse.url": url, "telegram.allowed_user_ids": "[42]"}
+        async with chat_handler(generator, overrides, ingest_sample=False) as (handler, _):
+            outs = [out async for out in handler.handle(ChatUser("telegram", "42"), message)]
+            then()
+        await generator.aclose()
+    finally:
+        await emulator.close()
+    return "\n".join(o.text for o in outs if isinstance(o, Say))
