@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from bot.cli.backup import backup, restore
 from bot.cli.check import check
 from bot.cli.context import LazyTwin, user_errors
 from bot.cli.draft import draft
@@ -271,6 +272,8 @@ cli.add_command(export)
 cli.add_command(schedules)
 cli.add_command(web_token)
 cli.add_command(check)
+cli.add_command(backup)
+cli.add_command(restore)
 
 
 def main() -> None:
