@@ -87,7 +87,8 @@ function showLogin(message) {
     const value = field.value.trim();
     const given = /token=([^&\s]+)/.exec(value);
     if (!value) return;
-    location.hash = `token=${given ? given[1] : value}`;
+    const here = location.hash.replace(/^#/, "").split("?")[0];
+    location.hash = `${here.startsWith("/") ? `${here}?` : ""}token=${given ? given[1] : value}`;
   }}, h("label", {for: "token-input"}, "Paste the link (or just the token):"), field,
   h("button", {class: "btn primary", type: "submit"}, "Sign in"));
   fill(panel,
