@@ -119,8 +119,11 @@ async def speed(args: argparse.Namespace) -> dict[str, Any]:
 
     cache = Path(tempfile.mkdtemp(prefix="bench-models-"))
     hf = HfGenerator(default_model_source(), cache_dir=cache)
-    ours = LlamaCppGenerator(gguf(), max_seq_len=4096)
-    plain = llama_cpp.Llama(model_path=str(gguf()), n_ctx=4096, verbose=False)
+    weights = args.gguf or gguf()
+    ours = LlamaCppGenerator(weights, max_seq_len=4096, threads=args.threads)
+    plain = llama_cpp.Llama(
+        model_path=str(weights), n_ctx=4096, n_threads=args.threads or None, verbose=False
+    )
     results: dict[str, Any] = {}
     for target in args.prompt_tokens:
         base = messages_of(target, ours.count_tokens)
@@ -270,9 +273,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--new-tokens", type=int, default=200)
     parser.add_argument("--prompt-tokens", type=int, nargs="+", default=[40, 1500])
+    parser.add_argument(
+        "--threads", type=int, default=0, help="llama.cpp decode threads (0: the default)"
+    )
+    parser.add_argument(
+        "--gguf", type=Path, help="Another GGUF for the llamacpp and plain legs (exploring)."
+    )
+    parser.add_argument("--speed-only", action="store_true", help="Only part a.")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     results = asyncio.run(speed(args))
+    if args.speed_only:
+        report(results, {}, {})
+        return
     home = Path(tempfile.mkdtemp(prefix="bench-home-"))
     ingest_sample(home)
     drafts = {name: asyncio.run(draft_breakdown(name, home)) for name in ("hf", "llamacpp")}
