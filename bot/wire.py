@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ingest.results import InputResult
-from model.draft import DraftDone, DraftEvent, Prepared
-from model.generator import Finished, TextDelta
-from model.records import DraftRecord, SourceRef
-from retrieval.types import Chunk, SearchFilters, SearchHit
+if TYPE_CHECKING:  # each codec imports its records when used: a search needs no drafts
+    from ingest.results import InputResult
+    from model.draft import DraftEvent
+    from model.records import DraftRecord, SourceRef
+    from retrieval.types import SearchFilters, SearchHit
 
 Json = dict[str, Any]
 
@@ -37,6 +37,8 @@ def filters_json(filters: SearchFilters) -> Json:
 
 
 def filters_from(data: Json) -> SearchFilters:
+    from retrieval.types import SearchFilters
+
     return SearchFilters(
         platforms=tuple(str(p) for p in data.get("platforms") or ()),
         authors=tuple(str(a) for a in data.get("authors") or ()),
@@ -47,7 +49,9 @@ def filters_from(data: Json) -> SearchFilters:
 
 def hit_json(hit: SearchHit) -> Json:
     chunk = {
-        f.name: getattr(hit.chunk, f.name) for f in dataclasses.fields(Chunk) if f.name != "vector"
+        f.name: getattr(hit.chunk, f.name)
+        for f in dataclasses.fields(hit.chunk)
+        if f.name != "vector"
     }
     chunk["published_at"] = _time(hit.chunk.published_at)
     return {
@@ -59,6 +63,8 @@ def hit_json(hit: SearchHit) -> Json:
 
 
 def hit_from(data: Json) -> SearchHit:
+    from retrieval.types import Chunk, SearchHit
+
     chunk = dict(data["chunk"])
     chunk["published_at"] = _parse_time(chunk.get("published_at"))
     return SearchHit(
@@ -74,6 +80,8 @@ def result_json(result: InputResult) -> Json:
 
 
 def result_from(data: Json) -> InputResult:
+    from ingest.results import InputResult
+
     return InputResult(**data)
 
 
@@ -82,6 +90,8 @@ def _sources_json(sources: tuple[SourceRef, ...]) -> list[Json]:
 
 
 def _sources_from(data: Any) -> tuple[SourceRef, ...]:
+    from model.records import SourceRef
+
     return tuple(SourceRef(**s) for s in data or ())
 
 
@@ -93,6 +103,8 @@ def record_json(record: DraftRecord) -> Json:
 
 
 def record_from(data: Json) -> DraftRecord:
+    from model.records import DraftRecord
+
     fields = dict(data)
     for name in ("links", "chunk_ids", "notes"):
         fields[name] = tuple(fields.get(name) or ())
@@ -102,6 +114,9 @@ def record_from(data: Json) -> DraftRecord:
 
 
 def draft_event_json(event: DraftEvent) -> Json:
+    from model.draft import Prepared
+    from model.generator import TextDelta
+
     if isinstance(event, Prepared):
         return {
             "type": "prepared",
@@ -120,6 +135,9 @@ def draft_event_json(event: DraftEvent) -> Json:
 
 
 def draft_event_from(data: Json) -> DraftEvent:
+    from model.draft import DraftDone, Prepared
+    from model.generator import Finished, TextDelta
+
     kind = data.get("type")
     if kind == "prepared":
         return Prepared(

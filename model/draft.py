@@ -109,7 +109,7 @@ class DraftWriter:
 
     async def write(self, request: DraftRequest) -> AsyncIterator[DraftEvent]:
         started = time.perf_counter()
-        prompt, fmt = _validate(request)
+        prompt, fmt = validate(request)
         notes: list[str] = []
         links = self._links(request, prompt, notes)
         query = " ".join(_URL.sub(" ", prompt).split())
@@ -293,7 +293,9 @@ class DraftWriter:
         return material
 
 
-def _validate(request: DraftRequest) -> tuple[str, DraftFormat]:
+def validate(request: DraftRequest) -> tuple[str, DraftFormat]:
+    """The request's prompt and format, or the InputError that refuses it (the command
+    line asks before it loads a model)."""
     prompt = request.prompt.strip()
     if not prompt:
         raise InputError(

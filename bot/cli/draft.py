@@ -58,13 +58,14 @@ def draft(
     sources it drew on follow, and notes (links that could not be read, material left out,
     what was cut) go to stderr. Drafted by the running bot when `llm-twin serve` runs on
     this home (its model is loaded already; see --local)."""
-    from model.draft import DraftRequest
+    from model.draft import DraftRequest, validate
 
     if prompt == "-":
         prompt = sys.stdin.read()
     with user_errors():
         default = lazy.config().drafting.format
-    request = DraftRequest(prompt=prompt, format=fmt or default, links=links, user="cli")
+        request = DraftRequest(prompt=prompt, format=fmt or default, links=links, user="cli")
+        validate(request)  # an empty prompt is refused before a model loads
     try:
         done = _draft(lazy, request, as_json)
     except KeyboardInterrupt:

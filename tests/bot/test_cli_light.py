@@ -52,8 +52,9 @@ def heavy(imported: set[str]) -> list[str]:
         (("sources",), 0),
         (("schedules",), 0),
         (("forget", "https://example.com/never-ingested"), 1),
+        (("draft", "   "), 2),
     ],
-    ids=["help", "config", "sources", "schedules", "forget-unknown"],
+    ids=["help", "config", "sources", "schedules", "forget-unknown", "draft-empty"],
 )
 def test_light_commands_import_nothing_heavy(
     twin_home: Path, args: tuple[str, ...], code: int
