@@ -42,6 +42,8 @@ class BotClient:
         connection, response = self._post(route, body)
         try:
             return json.loads(response.read())
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise TwinError(f"the bot at {self.bot.url} failed to answer ({exc})") from None
         finally:
             connection.close()
 
@@ -50,11 +52,7 @@ class BotClient:
         raised as the command's error)."""
         connection, response = self._post(route, body)
         try:
-            for raw in response:
-                line = raw.decode("utf-8").rstrip("\r\n")
-                if not line.startswith("data: "):
-                    continue
-                event: dict[str, Any] = json.loads(line[len("data: ") :])
+            for event in self._events(response):
                 if event.get("type") == "end":
                     return
                 if event.get("type") == "error":
@@ -63,6 +61,17 @@ class BotClient:
             raise TwinError(f"the bot at {self.bot.url} stopped answering mid-way")
         finally:
             connection.close()
+
+    def _events(self, response: http.client.HTTPResponse) -> Iterator[dict[str, Any]]:
+        try:
+            for raw in response:
+                line = raw.decode("utf-8").rstrip("\r\n")
+                if line.startswith("data: "):
+                    yield json.loads(line[len("data: ") :])
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise TwinError(
+                f"the bot at {self.bot.url} stopped answering mid-way ({exc})"
+            ) from None
 
     def _post(
         self, route: str, body: dict[str, Any]
@@ -82,7 +91,10 @@ class BotClient:
         try:
             connection.request("POST", route, body=json.dumps(body), headers=headers)
             response = connection.getresponse()
-        except OSError as exc:
+        except http.client.HTTPException as exc:  # something else listens there
+            connection.close()
+            raise BotUnavailable(f"{self.bot.url} does not answer as a bot ({exc!r})") from None
+        except OSError as exc:  # it took the command and went away: do not do it twice
             connection.close()
             raise TwinError(f"the bot at {self.bot.url} failed to answer ({exc})") from None
         if response.status == 200:
