@@ -3,6 +3,7 @@ sizes the page promises (1400x900 and a 390-px-wide phone), and the page's conso
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import tempfile
@@ -76,6 +77,9 @@ def screenshots_dir() -> Path:
     return folder
 
 
+NEXT_FRAMES = "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(done));"
+
+
 def screenshot(browser: Any, name: str) -> list[Path]:
     """`name` at 1400x900 and on a 390-px-wide phone screen; returns the files. The page
     must not scroll sideways at either size."""
@@ -87,15 +91,28 @@ def screenshot(browser: Any, name: str) -> list[Path]:
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 500},
         )
         browser.execute_script("window.scrollTo(0, 0)")
+        browser.execute_async_script(NEXT_FRAMES)  # what redraws on resize has redrawn
         inner = browser.execute_script("return window.innerWidth")
         assert inner == width, f"the screen is {inner} px wide, not {width}"
         overflow = browser.execute_script("return document.documentElement.scrollWidth")
         assert overflow <= inner, f"{name} scrolls sideways at {width} px ({overflow} > {inner})"
         path = screenshots_dir() / f"{re.sub(r'[^a-z0-9-]+', '-', name.lower())}-{width}.png"
-        browser.save_screenshot(str(path))
+        browser.save_screenshot(str(path))  # what the screen shows
         saved.append(path)
+        saved.append(_whole_page(browser, path.with_name(f"{path.stem}-full.png")))
     browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     return saved
+
+
+def _whole_page(browser: Any, path: Path) -> Path:
+    """The whole page, scrolled parts too (Chromium's own capture, not a stitched one)."""
+    size = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+    shot = browser.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
+    path.write_bytes(base64.b64decode(shot["data"]))
+    return path
 
 
 def console_errors(browser: Any) -> list[str]:

@@ -3,7 +3,7 @@
 // the owner looks at History), the sign-in panel, and the status every page reads.
 
 import {api, onUnauthorized, takeTokenFromHash, token} from "./api.js";
-import {fill, h} from "./dom.js";
+import {fill, h, withCode} from "./dom.js";
 
 const PAGES = [
   ["draft", "Draft"], ["history", "History"], ["sources", "Sources"],
@@ -93,7 +93,7 @@ function showLogin(message) {
   h("button", {class: "btn primary", type: "submit"}, "Sign in"));
   fill(panel,
     h("h1", {}, token() ? "This page's sign-in no longer works" : "Sign in to your twin"),
-    message ? h("p", {class: "notice error", testid: "login-reason"}, message) : null,
+    message ? h("p", {class: "notice error", testid: "login-reason"}, withCode(message)) : null,
     h("p", {}, "Open the link that ", h("code", {}, "llm-twin serve"),
       " printed when it started (it ends in ", h("code", {}, "#token=…"), "). It stays the same ",
       "across restarts, so a bookmark keeps working."),

@@ -2,10 +2,12 @@
 
 import {svg} from "./dom.js";
 
-const W = 640, H = 220, LEFT = 52, RIGHT = 14, TOP = 14, BOTTOM = 34;
+const H = 220, LEFT = 52, RIGHT = 14, TOP = 24, BOTTOM = 34;
 
 // points: [step, loss, stage?]; each stage (sft, dpo: steps restart at 1) is its own line.
-export function lossChart(points, label = "Training loss by step") {
+// Drawn at `width` CSS pixels (the box it goes in), so its text keeps its size on a phone.
+export function lossChart(points, width = 640, label = "Training loss by step") {
+  const W = Math.max(300, Math.min(1200, Math.round(width)));
   const chart = svg("svg", {class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": label,
     "data-testid": "loss-chart", "data-points": points.length});
   chart.append(svg("title", {}, label));
@@ -27,7 +29,7 @@ export function lossChart(points, label = "Training loss by step") {
     svg("line", {class: "axis", x1: LEFT, x2: LEFT, y1: TOP, y2: H - BOTTOM}),
     svg("line", {class: "axis", x1: LEFT, x2: W - RIGHT, y1: H - BOTTOM, y2: H - BOTTOM}),
     svg("text", {x: (LEFT + W - RIGHT) / 2, y: H - 4, "text-anchor": "middle"}, "step"),
-    svg("text", {x: 12, y: TOP + 8}, "loss"));
+    svg("text", {x: LEFT, y: TOP - 10, "text-anchor": "middle"}, "loss"));
   const stages = [...new Set(clean.map(([, , stage]) => stage ?? "sft"))];
   stages.forEach((stage, n) => {
     const mine = clean.filter(([, , s]) => (s ?? "sft") === stage);

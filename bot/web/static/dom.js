@@ -135,7 +135,12 @@ export function bytes(n) {
 export function notice(target, text, kind = "info") {
   target.replaceChildren();
   if (!text) return;
-  target.append(h("p", {class: `notice ${kind}`, role: kind === "error" ? "alert" : "status"}, text));
+  target.append(h("p", {class: `notice ${kind}`, role: kind === "error" ? "alert" : "status"}, withCode(text)));
+}
+
+// The server's one-line messages quote commands and keys in `backticks`: show them as code.
+export function withCode(text) {
+  return String(text).split(/`([^`\n]+)`/).map((part, i) => (i % 2 ? h("code", {}, part) : part));
 }
 
 // An in-page confirmation (a modal <dialog>); resolves true only on the confirm button.

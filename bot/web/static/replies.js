@@ -11,8 +11,9 @@ const WORDS = [
 ];
 
 export function readable(text) {
-  // A closing emoji is decoration ("Saved your edit … ✏️"); elsewhere it means something.
-  let out = String(text ?? "").replace(/\s*(?:✏️?|✅)\s*$/u, "");
+  // An opening or closing emoji is decoration ("Saved your edit … ✏️"); elsewhere it means something.
+  let out = String(text ?? "").replace(/\s*(?:✏️?|✅)\s*$/u, "")
+    .replace(/^(?:(?!⚠)\p{Extended_Pictographic}\uFE0F?\s*)+/u, "");
   for (const [pattern, word] of WORDS) out = out.replace(pattern, word);
   return out;
 }

@@ -4,7 +4,7 @@
 import {api, stream} from "../api.js";
 import {bytes, button, duration, fill, h, notice, when} from "../dom.js";
 import {barChart, lossChart} from "../chart.js";
-import {renderReply} from "../replies.js";
+import {readable, renderReply} from "../replies.js";
 
 export function mount(el, ctx) {
   const steps = h("input", {id: "train-steps", testid: "train-steps", type: "number", min: 1, step: 1,
@@ -37,6 +37,14 @@ export function mount(el, ctx) {
     h("h2", {}, "Models on this machine"), modelsBox);
 
   let following = null;
+  let shown = null; // the state drawn last: drawn again at the new width when the window changes
+  let resizing = 0;
+  window.addEventListener("resize", () => {
+    cancelAnimationFrame(resizing);
+    resizing = requestAnimationFrame(() => {
+      if (shown && !el.hidden) drawProgress(shown);
+    });
+  });
 
   async function buildDataset() {
     datasetLog.replaceChildren(h("p", {class: "row"}, h("span", {class: "spinner"}), "Building…"));
@@ -71,6 +79,7 @@ export function mount(el, ctx) {
   }
 
   function drawProgress(state) {
+    shown = state;
     const p = state.progress || {};
     const bar = h("progress", {max: p.total || 1, value: p.step || 0, testid: "train-bar"});
     if (!p.total) bar.removeAttribute("value");
@@ -84,12 +93,13 @@ export function mount(el, ctx) {
         h("span", {testid: "train-step"}, `step ${p.step ?? "—"}${p.total ? ` of ${p.total}` : ""}`),
         h("span", {testid: "train-loss"}, `loss ${Number.isFinite(p.loss) ? p.loss.toFixed(3) : "—"}`),
         h("span", {testid: "train-eta"}, `time left ${running ? duration(p.eta_s) : "—"}`)),
-      state.losses?.length ? lossChart(state.losses)
+      state.losses?.length ? lossChart(state.losses, progressBox.clientWidth - 34)
         : h("p", {class: "hint", testid: "no-loss"}, "The loss is drawn here once a run reports its first step."),
-      state.outcome && !running ? h("p", {class: `notice ${state.outcome.status === "failed" ? "error" : "ok"}`,
-        testid: "train-outcome"}, state.outcome.summary || state.outcome.status) : null,
+      state.outcome && !running ? outcomeView(state.outcome) : null,
       state.messages?.length
-        ? h("ul", {class: "hint", testid: "train-messages"}, state.messages.slice(-6).map((m) => h("li", {}, m)))
+        ? h("details", {class: "train-log", testid: "train-messages"},
+          h("summary", {}, `Log (${state.messages.length} line${state.messages.length === 1 ? "" : "s"})`),
+          h("pre", {class: "log-text"}, state.messages.map(readable).join("\n")))
         : null,
       running ? h("div", {class: "actions"}, button("Stop training", {kind: "danger", testid: "cancel-training",
         onclick: async () => {
@@ -119,6 +129,7 @@ export function mount(el, ctx) {
       await stream("GET", "/api/training/events", undefined, (event) => {
         if (event.type === "done") {
           state.outcome = event;
+          notice(startStatus, "");
         } else if (event.type === "idle") {
           return;
         } else if (event.type === "progress") {
@@ -193,22 +204,30 @@ export function mount(el, ctx) {
 }
 
 function runRow(run, activate) {
-  const good = ["completed", "done", "ok", "promoted", "succeeded"].includes(run.status);
+  const good = ["trained", "completed", "done", "ok", "promoted", "succeeded"].includes(run.status);
   return h("div", {class: "item run", testid: "run", dataset: {runId: run.id}},
     h("div", {},
-      h("div", {class: "title"}, run.id, run.active ? h("span", {class: "tag ok", testid: "run-active"}, "drafting now") : null),
+      h("div", {class: "title"}, run.id, run.active ? h("span", {class: "tag ok", testid: "run-active"}, "active") : null),
       h("ul", {class: "facts"},
         h("li", {}, when(run.created_at)),
         run.finished_at ? h("li", {}, `took ${duration((new Date(run.finished_at) - new Date(run.created_at)) / 1000)}`) : null,
         h("li", {}, h("span", {class: `tag ${good ? "ok" : run.status === "failed" ? "error" : ""}`}, run.status)),
         run.stage ? h("li", {}, `stage ${run.stage}`) : null,
-        run.base_model ? h("li", {}, `base ${run.base_model}`) : null,
+        run.base_model ? h("li", {title: run.base_model}, `base ${run.base_model.split(/[\\/]/).pop()}`) : null,
         ...Object.entries(run.metrics || {}).filter(([, v]) => typeof v !== "object").slice(0, 4)
           .map(([key, value]) => h("li", {}, `${key.replace(/_/g, " ")} ${typeof value === "number" ? round(value) : value}`)))),
     h("div", {class: "side"}, run.active ? null : button("Draft with this run", {kind: "small",
       testid: "activate", title: `Activate run ${run.id}`, onclick: () => activate(run.id)})),
     run.error ? h("p", {class: "error-line"}, run.error) : null,
     run.eval ? evaluation(run.eval) : null);
+}
+
+// The run's outcome: its first line as the headline, the whole report folded under it.
+function outcomeView(outcome) {
+  const [headline, ...rest] = readable(outcome.summary || outcome.status).split("\n");
+  return h("div", {class: `notice ${outcome.status === "failed" ? "error" : "ok"}`, testid: "train-outcome"},
+    h("p", {}, headline),
+    rest.length ? h("details", {}, h("summary", {}, "The whole report"), h("pre", {class: "log-text"}, rest.join("\n"))) : null);
 }
 
 function round(value) {
@@ -224,7 +243,7 @@ const METRIC_WORDS = {
 const CHARTED = ["perplexity", "style_similarity", "voice_share"];
 
 function cell(value) {
-  if (typeof value === "number") return Math.abs(value) >= 100 ? value.toFixed(0) : value.toFixed(3);
+  if (typeof value === "number") return Math.abs(value) >= 10 ? value.toFixed(1) : value.toFixed(3);
   if (value === null || value === undefined) return "—";
   return String(value);
 }
