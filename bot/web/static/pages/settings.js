@@ -92,7 +92,8 @@ export function mount(el, ctx) {
       input = h("input", {type: "checkbox", checked: Boolean(value)});
     } else {
       input = h("input", {type: "text", inputmode: kind === "int" ? "numeric" : kind === "float" ? "decimal" : undefined,
-        list: kind === "path" ? "models-list" : undefined});
+        list: kind === "path" ? "models-list" : undefined,
+        placeholder: kind === "path" ? "empty: the bundled demo model" : undefined});
       input.value = value ?? "";
     }
     Object.assign(input, {id, name: key});
@@ -207,8 +208,7 @@ export function mount(el, ctx) {
       styleBox.append(h("p", {class: "hint"}, "No style profile yet."));
       return;
     }
-    styleBox.append(h("p", {class: "hint"}, "Measured from your own writing; drafts are steered toward it."),
-      describe(style, 3));
+    styleBox.append(...styleView(style));
   }
 
   return {
@@ -217,6 +217,36 @@ export function mount(el, ctx) {
       loadStyle();
     },
   };
+}
+
+// The profile (model/style.py): how much writing it rests on, the guidance lines drafts
+// get (overall, then per platform), and the measured numbers folded away.
+function styleView(style) {
+  const parts = [];
+  if (Array.isArray(style.owner_names) && !style.owner_names.length) {
+    parts.push(h("p", {class: "notice warn", testid: "style-no-names"},
+      "Set “Names you write under” above: until then none of the writing counts as yours."));
+  }
+  if (style.documents !== undefined) {
+    parts.push(h("p", {class: "hint", testid: "style-basis"},
+      `Measured from ${style.documents} of your documents` +
+      (style.min_documents ? ` (a profile needs at least ${style.min_documents}).` : ".")));
+  }
+  const guidance = style.guidance || {};
+  const lines = (value) => h("ul", {}, (Array.isArray(value) ? value : [value]).map((line) => h("li", {}, String(line))));
+  if (guidance.overall) parts.push(h("h3", {}, "What drafts are told about your style"), lines(guidance.overall));
+  const platforms = Object.keys(guidance).filter((key) => key !== "overall");
+  if (platforms.length) {
+    parts.push(h("details", {testid: "style-platforms"}, h("summary", {}, "By platform"),
+      platforms.map((name) => h("section", {}, h("h4", {}, name), lines(guidance[name])))));
+  }
+  const numbers = {};
+  if (style.overall) numbers.overall = style.overall;
+  if (style.platforms && Object.keys(style.platforms).length) Object.assign(numbers, style.platforms);
+  if (Object.keys(numbers).length) {
+    parts.push(h("details", {testid: "style-numbers"}, h("summary", {}, "The numbers"), describe(numbers, 4)));
+  }
+  return parts.length ? parts : [describe(style, 3)];
 }
 
 // Any JSON value as nested headings and definition lists (the profile's shape may grow).
