@@ -1,12 +1,13 @@
-// Draft: the composer and the conversation. Everything typed goes to the server's one
-// command parser (POST /api/message); the format picker travels with it and the server
-// applies it only to a draft prompt, never to a command or a bare link. One request runs
+// Draft: the composer and the conversation. A command or a dropped link goes to the
+// server's command parser as typed (POST /api/message); a plain prompt goes to
+// POST /api/draft with the picked format (routing.js tells them apart). One request runs
 // at a time; what is sent meanwhile waits in a visible queue.
 
 import {api, stream} from "../api.js";
 import {button, h, icon, notice} from "../dom.js";
 import {draftCard, liveDraft} from "../draftcard.js";
 import {renderReply} from "../replies.js";
+import {isPlainPrompt} from "../routing.js";
 
 const SAVED = "twin-conversation";
 const KEEP = 40;
@@ -63,10 +64,21 @@ export function mount(el, ctx) {
   }
   for (const entry of entries) log.append(render(entry));
 
-  function remember(entry) {
-    entries.push(entry);
+  function remember(entry, job) {
+    // A job's replies follow its own message, whatever was sent after it meanwhile.
+    const at = job ? entries.indexOf(job.entry) : -1;
+    if (at >= 0) entries.splice(at + 1, 0, entry);
+    else entries.push(entry);
+    if (job) job.entry = entry;
     save();
     return entry;
+  }
+
+  function place(job, node) {
+    job.anchor.after(node);
+    job.anchor = node;
+    node.scrollIntoView({block: "nearest"});
+    return node;
   }
 
   function save() {
@@ -112,16 +124,18 @@ export function mount(el, ctx) {
     prompt.value = "";
     links.value = "";
     notice(said, "");
-    const job = extra.length
+    const job = extra.length || isPlainPrompt(text)
       ? {path: "/api/draft", body: {prompt: text, format: format.value, links: extra}}
-      : {path: "/api/message", body: {text, format: format.value}};
-    job.bubble = show(render(remember({kind: "me", text: extra.length ? `${text}\n${extra.join("\n")}` : text})));
+      : {path: "/api/message", body: {text}};
+    job.entry = remember({kind: "me", text: extra.length ? `${text}\n${extra.join("\n")}` : text});
+    job.bubble = job.anchor = show(render(job.entry));
     enqueue(job);
   }
 
   function regenerate(draftId) {
     const job = {path: "/api/feedback", body: {draft_id: draftId, action: "regenerate"}};
-    job.bubble = show(render(remember({kind: "me", text: "Regenerate that draft"})));
+    job.entry = remember({kind: "me", text: "Regenerate that draft"});
+    job.bubble = job.anchor = show(render(job.entry));
     enqueue(job);
   }
 
@@ -147,8 +161,10 @@ export function mount(el, ctx) {
     job.tag?.remove();
     form.setAttribute("aria-busy", "true");
     const started = Date.now();
-    const working = show(h("div", {class: "msg working", testid: "working", role: "status"},
-      h("span", {class: "spinner", "aria-hidden": "true"}), h("span", {}, "Working…")));
+    const working = h("div", {class: "msg working", testid: "working", role: "status"},
+      h("span", {class: "spinner", "aria-hidden": "true"}), h("span", {}, "Working…"));
+    job.anchor.after(working);
+    working.scrollIntoView({block: "nearest"});
     const tick = setInterval(() => {
       working.lastChild.textContent = `Working… ${Math.round((Date.now() - started) / 1000)} s`;
     }, 1000);
@@ -161,21 +177,25 @@ export function mount(el, ctx) {
       await stream("POST", job.path, job.body, (event) => {
         settle();
         if (event.type === "update") {
-          live ??= show(liveDraft());
+          live ??= place(job, liveDraft());
           live.update(event.text);
         } else if (event.type === "final") {
-          const card = render(remember({kind: "draft", draft: event}));
-          if (live) live.replaceWith(card);
-          else show(card);
+          const card = render(remember({kind: "draft", draft: event}, job));
+          if (live) {
+            live.replaceWith(card);
+            if (job.anchor === live) job.anchor = card;
+          } else {
+            place(job, card);
+          }
           live = null;
         } else {
           const text = event.type === "json"
             ? event.body.error || event.body.message || JSON.stringify(event.body) : event.text;
-          show(render(remember({kind: "say", text, error: event.type === "error"})));
+          place(job, render(remember({kind: "say", text, error: event.type === "error"}, job)));
         }
       });
     } catch (exc) {
-      show(render(remember({kind: "say", text: exc.message, error: true})));
+      place(job, render(remember({kind: "say", text: exc.message, error: true}, job)));
     } finally {
       settle();
       live?.remove();
