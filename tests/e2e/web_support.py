@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -77,6 +78,10 @@ def screenshots_dir() -> Path:
     return folder
 
 
+# Screenshots the README shows, refreshed whenever the browser tests run.
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+README_SHOTS = {("draft-edited", 1400): DOCS / "web-app.png"}
+
 NEXT_FRAMES = "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(done));"
 
 
@@ -98,6 +103,8 @@ def screenshot(browser: Any, name: str) -> list[Path]:
         assert overflow <= inner, f"{name} scrolls sideways at {width} px ({overflow} > {inner})"
         path = screenshots_dir() / f"{re.sub(r'[^a-z0-9-]+', '-', name.lower())}-{width}.png"
         browser.save_screenshot(str(path))  # what the screen shows
+        if (name, width) in README_SHOTS:  # the README's picture of the page, kept current
+            shutil.copyfile(path, README_SHOTS[name, width])
         saved.append(path)
         saved.append(_whole_page(browser, path.with_name(f"{path.stem}-full.png")))
     browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
