@@ -15,12 +15,15 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core.wording import plural
-from ingest.document import Document
-from ingest.pipeline import Ingestor
-from ingest.warehouse.store import Warehouse
-from retrieval.index import VectorIndex
+
+if TYPE_CHECKING:  # types only: a twin checks its index on every open, `forget` too
+    from ingest.document import Document
+    from ingest.pipeline import Ingestor
+    from ingest.warehouse.store import Warehouse
+    from retrieval.index import VectorIndex
 
 __all__ = ["IndexAgreement", "Mended", "Mending", "compare", "mend"]
 
