@@ -12,9 +12,11 @@ b. `search`, `forget` and `draft` through a running bot (`serve` on the same TWI
    each round drafts another prompt.
 
 Setup: a temporary TWIN_HOME with sample/ ingested. The machine is shared: every figure
-is a median over rounds, and the load average is printed before and after.
+is a median over rounds, and the load average is printed before and after. Part a also
+reports each command's CPU time (user + system): a busy machine stretches wall time by
+the wait for a core, not the CPU time, which is close to the wall time of an idle box.
 
-    python bench/cli_bench.py [--rounds 7] [--draft-rounds 3] [--new-tokens 32]
+    python bench/cli_bench.py [--rounds 7] [--draft-rounds 3] [--new-tokens 32] [--part a|b]
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -61,19 +64,32 @@ def settings(new_tokens: int) -> list[str]:
 
 
 def timed(args: Sequence[str], env: dict[str, str], ok: Sequence[int] = (0,)) -> float:
+    return measured(args, env, ok)[0]
+
+
+def measured(
+    args: Sequence[str], env: dict[str, str], ok: Sequence[int] = (0,)
+) -> tuple[float, float]:
+    """Wall seconds, and the CPU seconds (user + system) the child used: on a busy
+    machine the wall time waits for a core, the CPU time is what it costs."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(args, env=env, capture_output=True, text=True, cwd=ROOT)
     took = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode not in ok:
         raise SystemExit(f"{' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
-    return took
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return took, cpu
 
 
 def load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def startup(home: Path, rounds: int, flags: list[str]) -> dict[str, list[float]]:
+def startup(
+    home: Path, rounds: int, flags: list[str]
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Part a: each command once per round, interleaved with the two baselines."""
     env = {**os.environ, "TWIN_HOME": str(home), "TWIN_LOCAL": "1"}
     cli = [PY, "-m", "bot", *flags]
@@ -90,21 +106,24 @@ def startup(home: Path, rounds: int, flags: list[str]) -> dict[str, list[float]]
         "ingest http://127.0.0.1/… (refused)": ([*cli, "ingest", "http://127.0.0.1/x"], (1,)),
         "search (alone)": ([*cli, "search", QUERY], (0,)),
     }
-    times: dict[str, list[float]] = {name: [] for name in commands}
+    wall: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
     for n in range(rounds):
         post.write_text(f"# Bench post {n}\n\nA post written for round {n} of the bench.\n")
         timed([*cli, "ingest", str(post)], env)  # what `forget` removes this round
         for name, (args, ok) in commands.items():
-            times[name].append(timed(args, env, ok))
+            took, used = measured(args, env, ok)
+            wall[name].append(took)
+            cpu[name].append(used)
         print(f"  round {n + 1}/{rounds} done (load {load()})", file=sys.stderr)
-    return times
+    return wall, cpu
 
 
-def report_startup(times: dict[str, list[float]]) -> None:
+def report_startup(times: dict[str, list[float]], what: str) -> None:
     med = {name: statistics.median(ts) for name, ts in times.items()}
     bare, torch = med["python -c pass"], med['python -c "import torch"']
     bound = 1.5 * bare + 0.5
-    print("\n| command | median s | × pass | × import torch | target | |")
+    print(f"\n{what}\n\n| command | median s | × pass | × import torch | target | |")
     print("|---|---|---|---|---|---|")
     for name, value in med.items():
         if name.startswith("python"):
@@ -192,6 +211,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--draft-rounds", type=int, default=3)
     parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--part", choices=["a", "b", "all"], default="all")
     args = parser.parse_args()
     flags = settings(args.new_tokens)
     print(f"load average before: {load()} ({os.cpu_count()} cores)")
@@ -199,8 +219,12 @@ def main() -> None:
         home = Path(tmp) / "home"
         env = {**os.environ, "TWIN_HOME": str(home), "TWIN_LOCAL": "1"}
         timed([PY, "-m", "bot", *flags, "ingest", str(SAMPLE)], env)
-        report_startup(startup(home, args.rounds, flags))
-        report_bot(through_the_bot(home, args.rounds, args.draft_rounds, flags))
+        if args.part in ("a", "all"):
+            wall, cpu = startup(home, args.rounds, flags)
+            report_startup(wall, "Wall time (the issue's measure):")
+            report_startup(cpu, "CPU time, user + system (what the wall time is on an idle box):")
+        if args.part in ("b", "all"):
+            report_bot(through_the_bot(home, args.rounds, args.draft_rounds, flags))
         shutil.rmtree(home, ignore_errors=True)
     print(f"\nload average after: {load()}")
 
