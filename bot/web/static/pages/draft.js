@@ -218,7 +218,12 @@ export function mount(el, ctx) {
     }
   }
 
-  ctx.onStatus((status) => showGuide(guide, status));
+  ctx.onStatus((status) => {
+    showGuide(guide, status);
+    // Until the owner picks one here, the picker shows the default format from Settings.
+    const preset = status.drafting?.format;
+    if (!localStorage.getItem("twin-format") && preset && !running) format.value = preset;
+  });
 
   return {
     show() {
