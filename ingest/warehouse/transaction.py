@@ -7,14 +7,17 @@ import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from ingest.document import Document
 from ingest.warehouse.schema import documents, sources
+
+if TYPE_CHECKING:  # the PostgreSQL dialect loads its drivers' modules: only when used
+    from sqlalchemy.dialects import postgresql
 
 UpsertOutcome = Literal["new", "changed", "unchanged"]
 Guard = Callable[[str], AbstractContextManager[None]]
