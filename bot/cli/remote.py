@@ -24,7 +24,11 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5.0
 # Refusals that mean "not this bot": another home's token, other settings, an older bot.
-_NOT_HERE = {401: "it did not accept this home's token", 404: "it has no command-line API"}
+_NOT_HERE = {
+    401: "it did not accept this home's token",
+    403: "it does not take commands from this address",
+    404: "it has no command-line API",
+}
 _OTHER_SETTINGS = 409
 
 

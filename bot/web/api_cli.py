@@ -38,6 +38,16 @@ def add_routes(app: web.Application, context: WebContext) -> None:
     app.router.add_post("/api/cli/forget", api.forget)
 
 
+def from_this_machine(request: web.Request) -> bool:
+    """Loopback, or a peer at the very address it connected to (a bot bound to the
+    machine's own LAN address is called from that address)."""
+    remote = request.remote or ""
+    if is_loopback(remote):
+        return True
+    sockname: Any = request.transport.get_extra_info("sockname") if request.transport else None
+    return bool(sockname) and remote == str(sockname[0])
+
+
 def _string(body: dict[str, Any], name: str) -> str:
     """A string field as sent (not stripped: the command sends what the owner typed)."""
     value = body.get(name)
@@ -60,7 +70,7 @@ class _CommandLine:
     async def _body(self, request: web.Request) -> dict[str, Any]:
         """The request's JSON, once it is known to come from this machine's command line
         with the settings this bot runs with."""
-        if not is_loopback(request.remote or ""):
+        if not from_this_machine(request):
             raise ApiError(403, "the command-line API answers this machine only")
         if request.headers.get(CONFIG_HEADER) != fingerprint(self.context.config):
             raise ApiError(409, "this bot runs with other settings; run the command --local")

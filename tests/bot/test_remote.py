@@ -55,7 +55,7 @@ def client(url: str) -> BotClient:
     return BotClient(RunningBot(url=url, pid=1, token="t"), "fingerprint")
 
 
-@pytest.mark.parametrize("status", [401, 404, 409])
+@pytest.mark.parametrize("status", [401, 403, 404, 409])
 def test_not_this_bot_means_working_alone(server: str, status: int) -> None:
     with pytest.raises(BotUnavailable):
         client(server).call(f"/api/cli/search/{status}", {})
