@@ -15,6 +15,7 @@ chat that stops listening leaves it running, and `train status` shows where it i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -72,10 +73,16 @@ class ChatHandler:
     def drafts_in_flight(self) -> int:
         return len(self._drafts)
 
-    async def handle(self, user: ChatUser, message: str) -> AsyncGenerator[Out, None]:
-        """Everything said back to `message`, in order."""
+    async def handle(
+        self, user: ChatUser, message: str, *, draft_format: str | None = None
+    ) -> AsyncGenerator[Out, None]:
+        """Everything said back to `message`, in order. `draft_format` (the web page's
+        format picker) applies only when the parser reads `message` as a draft prompt that
+        names no format itself: commands and links stay as typed."""
         started = time.perf_counter()
         command = parse(message)
+        if draft_format and command.name == "draft" and command.format is None:
+            command = dataclasses.replace(command, format=draft_format)
         if not self.allowed(user):
             log.warning("refused %s (%s): not in the allowlist", user.key, user.name)
             yield Say(REFUSAL)

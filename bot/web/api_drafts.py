@@ -53,8 +53,25 @@ class _Drafts:
         return DraftHistory(self.context.twin.warehouse)
 
     async def message(self, request: web.Request) -> web.StreamResponse:
-        text = text_field(await json_object(request), "text")
-        return await sse.stream(request, self._with_model(self.handler.handle(OWNER, text)))
+        """What the composer sends, as typed: the server's one parser decides whether it
+        is a command, a link-drop or a draft prompt; `format` and `links` apply only to a
+        draft prompt."""
+        body = await json_object(request)
+        text = text_field(body, "text")
+        fmt = text_field(body, "format", required=False) or None
+        if fmt is not None and fmt not in FORMATS:
+            raise ApiError(400, f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        text += "".join(f"\n{link}" for link in self._links(body, text))
+        events = self.handler.handle(OWNER, text, draft_format=fmt)
+        return await sse.stream(request, self._with_model(events))
+
+    @staticmethod
+    def _links(body: dict[str, Any], text: str) -> list[str]:
+        links = [link for link in strings_field(body, "links") if link not in text]
+        for link in links:
+            if not link.lower().startswith(("http://", "https://", "www.")):
+                raise ApiError(400, f"links: {link!r} is not a link (https://…)", key="links")
+        return links
 
     async def draft(self, request: web.Request) -> web.StreamResponse:
         body = await json_object(request)
@@ -62,10 +79,7 @@ class _Drafts:
         fmt = text_field(body, "format", required=False) or self.context.config.drafting.format
         if fmt not in FORMATS:
             raise ApiError(400, f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-        links = [link for link in strings_field(body, "links") if link not in prompt]
-        for link in links:
-            if not link.lower().startswith(("http://", "https://", "www.")):
-                raise ApiError(400, f"links: {link!r} is not a link (https://…)", key="links")
+        links = self._links(body, prompt)
         # An explicit `draft FORMAT` line: the parser reads the rest as the prompt, whatever
         # it says; links given beside it join the prompt as chat's links do.
         text = f"draft {fmt} {prompt}" + "".join(f"\n{link}" for link in links)

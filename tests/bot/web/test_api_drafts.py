@@ -27,8 +27,20 @@ async def test_commands_stay_commands_and_the_format_applies_only_to_draft_promp
             # Typed commands (the words the old page did not know) reach the command layer.
             said = await api.events("POST", "/api/message", {"text": "models"})
             assert not finals(said) and "base: SmolLM2-135M-Instruct" in api.said(said)
-            said = await api.events("POST", "/api/message", {"text": "schedules"})
-            assert not finals(said) and "next" in api.said(said)
+            said = await api.events(
+                "POST", "/api/message", {"text": "schedules", "format": "thread"}
+            )
+            assert not finals(said) and "next" in api.said(said)  # the format: for prompts
+            # What the page's composer sends: the server's parser reads it; a prompt takes
+            # the picked format.
+            drafted = await api.events(
+                "POST", "/api/message", {"text": "three lessons on queues", "format": "thread"}
+            )
+            [final] = finals(drafted)
+            assert final["format"] == "thread"
+            bad = {"text": "hi", "format": "poem"}
+            reason = await api.error("POST", "/api/message", bad, status=400)
+            assert "format must be one of" in reason
             said = await api.events("POST", "/api/message", {"text": f"  {page}  "})
             assert not finals(said) and api.said(said).startswith(f"✓ {page}: 1 new")
 

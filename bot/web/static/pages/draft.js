@@ -1,13 +1,12 @@
-// Draft: the composer and the conversation. A command or a dropped link goes to the
-// server's command parser as typed (POST /api/message); a plain prompt goes to
-// POST /api/draft with the picked format (routing.js tells them apart). One request runs
+// Draft: the composer and the conversation. Everything typed goes to the server's one
+// command parser as typed (POST /api/message), with the picked format and links, which
+// apply only when the parser reads it as a draft prompt. One request runs
 // at a time; what is sent meanwhile waits in a visible queue.
 
 import {api, stream} from "../api.js";
 import {button, h, icon, notice} from "../dom.js";
 import {draftCard, liveDraft} from "../draftcard.js";
 import {renderReply} from "../replies.js";
-import {isPlainPrompt} from "../routing.js";
 
 const SAVED = "twin-conversation";
 const KEEP = 40;
@@ -124,9 +123,9 @@ export function mount(el, ctx) {
     prompt.value = "";
     links.value = "";
     notice(said, "");
-    const job = extra.length || isPlainPrompt(text)
-      ? {path: "/api/draft", body: {prompt: text, format: format.value, links: extra}}
-      : {path: "/api/message", body: {text}};
+    // As typed: the server's parser tells a prompt (which takes the picked format and the
+    // links) from a command or a dropped link.
+    const job = {path: "/api/message", body: {text, format: format.value, links: extra}};
     job.entry = remember({kind: "me", text: extra.length ? `${text}\n${extra.join("\n")}` : text});
     job.bubble = job.anchor = show(render(job.entry));
     enqueue(job);
