@@ -27,6 +27,7 @@ from bot.chat.settings import ChatSettings, SlackSettings, TelegramSettings
 from bot.schedules.settings import SchedulesSettings
 from bot.web.settings import WebSettings
 from core.errors import ConfigError
+from core.faults import describe
 from ingest.settings import (
     ChunkingSettings,
     ExportsSettings,
@@ -156,7 +157,11 @@ def read_settings_file(home: Path) -> dict[str, dict[str, Any]]:
     """What the owner saved from the web page ({} when nothing was); the config file's
     rules apply (no secrets, [section] tables)."""
     path = home / SETTINGS_FILE
-    return _read_file(path) if path.is_file() else {}
+    try:
+        present = path.is_file()
+    except OSError as exc:  # an unreadable TWIN_HOME: say so before anything opens
+        raise ConfigError(describe(exc, home, "reading it", "TWIN_HOME")) from None
+    return _read_file(path) if present else {}
 
 
 def is_secret_key(key: str) -> bool:

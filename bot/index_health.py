@@ -109,8 +109,8 @@ class IndexHealth:
             if self.mending is not None:
                 self.mended = asyncio.run(self._mend(agreement, self.mending))
                 log.warning("index mended: %s", self.mended.describe())
-        except TwinError as exc:
-            log.warning("checking the index against the warehouse failed: %s", exc)
+        except TwinError as exc:  # a store that cannot be opened: the command says so
+            log.info("checking the index against the warehouse failed: %s", exc)
         except Exception as exc:  # never take the process down from here
             log.warning("checking the index against the warehouse failed: %r", exc)
         finally:

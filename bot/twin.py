@@ -71,7 +71,7 @@ class Twin:
     def warehouse(self) -> Warehouse:
         from ingest.warehouse.store import Warehouse
 
-        return Warehouse(self.config.warehouse_url)
+        return Warehouse(self.config.warehouse_url, lock_timeout=self.config.warehouse.lock_timeout)
 
     @cached_property
     def embedder(self) -> SentenceTransformerEmbedder:

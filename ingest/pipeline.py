@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from core.errors import InputError, TwinError
+from core.errors import InputError, StorageError, TwinError
 from ingest.chunking import Chunker
 from ingest.clean import clean_code, clean_text
 from ingest.document import Document
@@ -98,9 +98,7 @@ class Ingestor:
         async with self._writer.queue() as queue:
             results = await asyncio.gather(*(one(raw, queue) for raw in inputs))
         if any(r.new or r.changed or r.removed for r in results):
-            # Fold new rows into the BM25 and ANN indices (and build the ANN index once
-            # the table is large enough), so searches stay fast as the corpus grows.
-            await asyncio.to_thread(self.index.optimize)
+            await self._optimize()
         return list(results)
 
     async def recrawl(
@@ -149,7 +147,7 @@ class Ingestor:
                 if on_document is not None:
                     job.done.add_done_callback(lambda _: on_document())
                 await queue.put(job)
-        await asyncio.to_thread(self.index.optimize)
+        await self._optimize()
         return result
 
     async def _ingest_one(
@@ -199,6 +197,15 @@ class Ingestor:
         documents = await extractor.extract(source_url, self.fetcher)
         return Crawl(documents)
 
+    async def _optimize(self) -> None:
+        """Fold new rows into the BM25 and ANN indices (and build the ANN index once the
+        table is large enough), so searches stay fast as the corpus grows. Housekeeping
+        after the writes committed: a failure is said in a line, never fails them."""
+        try:
+            await asyncio.to_thread(self.index.optimize)
+        except StorageError as exc:  # at -v: a failed write says the same, once
+            log.info("optimizing the index failed (searches still find everything): %s", exc)
+
     def drop_orphans(self, document_ids: Sequence[str]) -> list[str]:
         """Remove the chunks of documents the warehouse does not hold (see
         `DocumentWriter.drop_orphans`)."""
@@ -235,7 +242,7 @@ class Ingestor:
         except TwinError as exc:
             result.error = f"{source_url}: {exc}"
         if result.new or result.changed:
-            await asyncio.to_thread(self.index.optimize)
+            await self._optimize()
         return result
 
     async def _store(

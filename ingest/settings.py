@@ -19,9 +19,12 @@ MB = 1_000_000
 class WarehouseSettings:
     # SQLAlchemy URL. Empty: SQLite at $TWIN_HOME/warehouse.db.
     url: str = ""
+    # Seconds a write waits for another process's lock before it fails, saying so.
+    lock_timeout: float = 30.0
 
     def validate(self) -> None:
-        pass  # the engine says what is wrong with a URL when it connects
+        # the engine says what is wrong with a URL when it connects
+        require(self.lock_timeout > 0, "warehouse.lock_timeout", "must be positive (seconds)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from core.errors import TwinError
+from core.errors import StorageError, TwinError
+from core.faults import first_line
 from ingest.chunking import Chunker
 from ingest.document import Document, document_id
 from ingest.results import InputResult
@@ -121,7 +122,10 @@ class DocumentWriter:
         return removed
 
     async def _write_loop(self, queue: asyncio.Queue[WriteJob | None]) -> None:
-        """The single writer: batch what is queued, embed it, commit it."""
+        """The single writer: batch what is queued, embed it, commit it. Once a store
+        fails (a full disk, a server gone), what is still queued fails with the same
+        reason without being tried: the fault is met, and said, once."""
+        failed: list[StorageError] = []  # the first store failure of this queue
         finished = False
         while not finished:
             first = await queue.get()
@@ -138,14 +142,17 @@ class DocumentWriter:
                     finished = True
                     break
                 if any(j.document.id == job.document.id for j in batch):
-                    await self._flush(batch)  # the same URL twice: keep commits distinct
+                    await self._flush(batch, failed)  # the same URL twice: commit apart
                     batch, size = [], 0
                 batch.append(job)
                 size += len(job.texts)
-            await self._flush(batch)
+            await self._flush(batch, failed)
 
-    async def _flush(self, batch: list[WriteJob]) -> None:
+    async def _flush(self, batch: list[WriteJob], failed: list[StorageError]) -> None:
         if not batch:
+            return
+        if failed:
+            self._fail(batch, failed[0])
             return
         try:
             texts = [text for job in batch for text in job.texts]
@@ -159,18 +166,12 @@ class DocumentWriter:
                 )
                 offset += count
             outcomes = await asyncio.to_thread(self._commit, batch, chunks_by_doc)
-        except Exception as exc:  # reported per input below, never lost
-            if not isinstance(exc, TwinError):
+        except Exception as exc:  # reported per input, never lost
+            if isinstance(exc, StorageError):
+                failed.append(exc)
+            elif not isinstance(exc, TwinError):
                 log.warning("writing a batch of %d documents failed", len(batch), exc_info=True)
-            reason = str(exc) if isinstance(exc, TwinError) else f"{type(exc).__name__}: {exc}"
-            for job in batch:
-                if job.result.error is None:
-                    job.result.error = (
-                        f"{job.result.input}: storing {job.document.url} failed ({reason}); "
-                        "nothing was stored for it, try again"
-                    )
-                if not job.done.done():
-                    job.done.set_result(None)
+            self._fail(batch, exc)
             return
         for job, outcome in zip(batch, outcomes, strict=True):
             if outcome == "gone":
@@ -183,6 +184,18 @@ class DocumentWriter:
                 job.result.unchanged += 1
             job.result.chunks += len(job.texts) if outcome not in ("gone", "stale") else 0
             job.done.set_result(None)
+
+    @staticmethod
+    def _fail(batch: list[WriteJob], exc: Exception) -> None:
+        reason = str(exc) if isinstance(exc, TwinError) else f"{type(exc).__name__}: {exc}"
+        for job in batch:
+            if job.result.error is None:
+                job.result.error = (
+                    f"{job.result.input}: storing {job.document.url} failed ({reason}); "
+                    "nothing was stored for it, try again"
+                )
+            if not job.done.done():
+                job.done.set_result(None)
 
     def _commit(
         self, batch: list[WriteJob], chunks_by_doc: dict[str, list[Chunk]]
@@ -239,17 +252,19 @@ class DocumentWriter:
         return done
 
     def _restore_index_quietly(self, document_ids: list[str]) -> None:
-        """Put the index back to what the warehouse holds; if that fails too (the server
-        is down), say so and keep the first error: `reindex` or the next ingest mends it."""
+        """Put the index back to what the warehouse holds; if that fails too (the disk is
+        full, the server is down), say so in a line and keep the first error: the index
+        mends itself from the warehouse when it is next opened (bot/index_health.py)."""
         try:
             self._restore_index(document_ids)
-        except Exception:
-            log.warning(
-                "could not put %d documents back in the index; `llm-twin reindex` or"
-                " ingesting them again mends it",
+        except Exception as exc:  # said at -v: the first error is the owner's to read
+            log.info(
+                "could not put %d documents back in the index (%s); it mends them from the"
+                " warehouse the next time it is opened (or `llm-twin check --repair`)",
                 len(document_ids),
-                exc_info=True,
+                exc if isinstance(exc, TwinError) else first_line(exc),
             )
+            log.debug("putting documents back in the index failed", exc_info=True)
 
     def _restore_index(self, document_ids: list[str]) -> None:
         restored: dict[str, list[Chunk]] = {}

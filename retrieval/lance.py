@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from core.errors import StorageError
+from core.errors import StorageError, TwinError
+from core.faults import describe, first_line, is_os_fault
 from core.files import process_lock
 from retrieval.fusion import relative_score_fusion
 from retrieval.index import (
@@ -144,13 +146,27 @@ class LanceIndex:
         self.fts_max_unindexed = fts_max_unindexed
         self._lock = threading.Lock()  # one writer at a time within this process
         self._legs = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lance-bm25")
-        self.path.mkdir(parents=True, exist_ok=True)
-        # Interval 0: see commits made by other processes (the CLI, the bot) on every read.
-        self._db: Any = lancedb.connect(self.path, read_consistency_interval=timedelta(0))
-        # Two processes opening a new index at once would both create the table (one then
-        # fails) or read it before its manifest is written: they take turns here.
-        with process_lock(self.path / LOCK):
-            self._table: Any = self._open_table(reset)
+        with self._io("opening it"):
+            self.path.mkdir(parents=True, exist_ok=True)
+            # Interval 0: see commits made by other processes (the CLI, the bot) on every read.
+            self._db: Any = lancedb.connect(self.path, read_consistency_interval=timedelta(0))
+            # Two processes opening a new index at once would both create the table (one
+            # then fails) or read it before its manifest is written: they take turns here.
+            with process_lock(self.path / LOCK):
+                self._table: Any = self._open_table(reset)
+
+    @contextmanager
+    def _io(self, action: str) -> Iterator[None]:
+        """A fault of the disk under the index (full, read-only, gone) as one line that
+        names the folder and what to do; anything else propagates as it is."""
+        try:
+            yield
+        except TwinError:
+            raise
+        except Exception as exc:
+            if not is_os_fault(exc):
+                raise
+            raise StorageError(describe(exc, self.path, action, "index")) from exc
 
     def _open_table(self, reset: bool) -> Any:
         manifest_path = self.path / MANIFEST
@@ -188,7 +204,7 @@ class LanceIndex:
         if not chunks_by_document:
             return
         rows = self._rows(chunks_by_document)
-        with self._lock:
+        with self._lock, self._io("writing chunks"):
             # One commit: upsert the new chunks and delete every other chunk of these
             # documents, so a failure never leaves half a document.
             (
@@ -201,12 +217,12 @@ class LanceIndex:
             self._keep_fts_current()
 
     def delete_document(self, document_id: str) -> int:
-        with self._lock:
+        with self._lock, self._io("deleting chunks"):
             result = self._table.delete(f"document_id = {quote(document_id)}")
             return int(result.num_deleted_rows)
 
     def clear(self) -> None:
-        with self._lock, process_lock(self.path / LOCK):
+        with self._lock, self._io("clearing it"), process_lock(self.path / LOCK):
             self._db.drop_table(TABLE)
             self._table = self._create_table()
 
@@ -216,7 +232,7 @@ class LanceIndex:
         (about a minute at 100k rows on 2 cores): run it after bulk ingest or on a schedule."""
         from lancedb.index import IvfHnswSq
 
-        with self._lock:
+        with self._lock, self._io("optimizing it"):
             self._table.optimize()
             if self._table.count_rows() < self.ann_min_rows:
                 return
@@ -235,8 +251,9 @@ class LanceIndex:
             return
         try:
             self._table.optimize()
-        except Exception:  # the write is committed: failing it now would lie to the caller
-            log.warning("folding new rows into the full-text index failed", exc_info=True)
+        except Exception as exc:  # the write is committed: failing it now would lie
+            # (BM25 still finds the rows by scanning them; the next write folds them in)
+            log.info("folding new rows into the full-text index failed (%s)", first_line(exc))
 
     def _rows(self, chunks_by_document: Mapping[str, Sequence[Chunk]]) -> Any:
         """Validate everything before anything is written."""
@@ -258,10 +275,12 @@ class LanceIndex:
         check_vector(vector, self.manifest, where=str(self.path), what=what)
 
     def count(self) -> int:
-        return int(self._table.count_rows())
+        with self._io("reading it"):
+            return int(self._table.count_rows())
 
     def document_ids(self) -> set[str]:
-        ids = self._table.search().select(["document_id"]).limit(None).to_arrow()
+        with self._io("reading it"):
+            ids = self._table.search().select(["document_id"]).limit(None).to_arrow()
         return set(ids.column("document_id").unique().to_pylist())
 
     def hybrid_search(

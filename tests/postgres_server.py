@@ -83,11 +83,7 @@ class PostgresServer:
         last_error = ""
         for _ in range(attempts):  # the free port may be taken between probe and bind
             self.port = free_port()
-            options = (
-                f"-c listen_addresses=127.0.0.1 -p {self.port} "
-                f"-c unix_socket_directories={sockets} -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c autovacuum=off"
-            )
+            options = self._options()
             log = self.root / "server.log"
             try:
                 self._run(
@@ -100,6 +96,30 @@ class PostgresServer:
                 tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
                 last_error = f"{exc}\n{tail}"
         raise PostgresUnavailable(f"pg_ctl start failed {attempts} times:\n{last_error}")
+
+    def kill(self) -> None:
+        """Stop the server at once, as a crash would (its files stay: `restart()`)."""
+        assert self.root is not None and self.running
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop")
+        self.running = False
+
+    def restart(self) -> None:
+        """Start the killed server again, on the same port."""
+        assert self.root is not None and not self.running
+        log = str(self.root / "server.log")
+        self._run(
+            "pg_ctl", "-D", str(self.root / "data"), "-l", log, "-o", self._options(), "-w",
+            "start",
+        )  # fmt: skip
+        self.running = True
+
+    def _options(self) -> str:
+        assert self.root is not None
+        return (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} "
+            f"-c unix_socket_directories={self.root / 'sock'} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c autovacuum=off"
+        )
 
     def stop(self) -> None:
         """Idempotent: stop the server (fast) and remove the cluster's files."""

@@ -106,6 +106,15 @@ class ChatHandler:
         self, user: ChatUser, draft_id: str, action: FeedbackAction, text: str = ""
     ) -> AsyncGenerator[Out, None]:
         """👍 / 👎 / regenerate / an edited version, stored against the draft."""
+        try:
+            async for out in self._feedback(user, draft_id, action, text):
+                yield out
+        except TwinError as exc:  # a store that failed (a full disk, a server gone)
+            yield Say(f"⚠️ {exc}")
+
+    async def _feedback(
+        self, user: ChatUser, draft_id: str, action: FeedbackAction, text: str
+    ) -> AsyncGenerator[Out, None]:
         if not self.allowed(user):
             yield Say(REFUSAL)
             return

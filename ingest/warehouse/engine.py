@@ -3,6 +3,7 @@ make one file safe to share between threads and processes."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import re
 import sqlite3
@@ -15,6 +16,7 @@ from sqlalchemy import URL, Connection, Engine, event
 from sqlalchemy import exc as sa_exc
 
 from core.errors import StorageError
+from core.faults import advice, error_number, first_line, folder_problem, nearly_full
 
 # How long a write waits for another process's lock before it fails (warehouse.lock_timeout).
 DEFAULT_LOCK_TIMEOUT = 30.0
@@ -51,7 +53,11 @@ def create_engine(
             "for PostgreSQL: pip install 'llm-twin[postgres]'"
         ) from exc
     except OSError as exc:
-        raise StorageError(f"warehouse {safe_url}: cannot create its folder ({exc})") from exc
+        folder = Path(str(parsed.database)).expanduser().parent
+        raise StorageError(
+            f"warehouse {safe_url}: creating its folder {folder} failed ({first_line(exc)});"
+            f" {advice(error_number(exc), folder)}"
+        ) from exc
     what = "in-memory database" if backend == "sqlite" else f"database {backend!r}"
     raise StorageError(f"warehouse {safe_url}: unsupported {what}; {_URL_HELP}")
 
@@ -110,15 +116,32 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("twin_write") else "BEGIN")
 
 
-def explain(safe_url: str, url: URL, engine: Engine, action: str, exc: Exception) -> str:
+def explain(
+    safe_url: str, url: URL, engine: Engine, action: str, exc: Exception, lock_timeout: float
+) -> str:
     """One line for a driver error: what failed, the driver's first line (password
-    masked), and what to check."""
+    masked), and what to do about it."""
     orig = getattr(exc, "orig", None) or exc
     reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
     if url.password:
         reason = reason.replace(str(url.password), "***")
-    if engine.dialect.name == "sqlite":
-        check = "check that its folder is writable and that no other program locks the file"
+    lowered = reason.lower()
+    if "locked" in lowered or "lock timeout" in lowered:
+        check = (
+            f"another process held the warehouse's write lock for more than {lock_timeout:g} s"
+            " (another llm-twin writing, or a program with the database open): let it finish"
+            " or stop it, then run this again (warehouse.lock_timeout sets how long to wait)"
+        )
+    elif engine.dialect.name == "sqlite":
+        database = Path(str(url.database))
+        if "full" in lowered or ("i/o error" in lowered and nearly_full(database)):
+            check = advice(errno.ENOSPC, database.parent)
+        else:
+            check = (
+                folder_problem(database, folder=False)
+                or folder_problem(database.parent)
+                or "check that its folder is writable and that no other program locks the file"
+            )
     else:
         check = (
             "check that the server is running and reachable from here, and that the user, "

@@ -300,7 +300,7 @@ class Warehouse:
         except (sa_exc.IntegrityError, sa_exc.ProgrammingError):
             raise  # our bug or a concurrent delete, not a storage failure
         except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
-            reason = explain(self.safe_url, self._url, self._engine, action, exc)
+            reason = explain(self.safe_url, self._url, self._engine, action, exc, self.lock_timeout)
             raise StorageError(reason) from exc
 
 

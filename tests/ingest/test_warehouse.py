@@ -407,7 +407,7 @@ def test_a_bad_url_raises_storage_error_with_the_password_masked(url: str, expec
 def test_an_unusable_sqlite_path_raises_storage_error(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder, not a database")
-    with pytest.raises(StorageError, match="cannot create its folder"):
+    with pytest.raises(StorageError, match=f"{blocker} is a file, not a folder"):
         Warehouse(f"sqlite:///{blocker / 'warehouse.db'}")
     with pytest.raises(StorageError, match="file is not a database"):
         Warehouse(f"sqlite:///{blocker}")

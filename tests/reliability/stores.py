@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+from bot.chat.handler import ChatHandler
+from bot.chat.replies import ChatUser, Say
+from bot.twin import Twin
+from ingest.warehouse.store import Warehouse
+from model.openai_compat import OpenAIGenerator
+from tests.chat_support import chat_handler
+from tests.model.openai_emulator import OpenAIEmulator
 
 
 @contextmanager
@@ -33,3 +42,51 @@ def schema_url(admin_url: str, *, count: int = 1) -> Iterator[list[str]]:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             for schema in schemas:
                 conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@contextmanager
+def write_lock_held(url: str) -> Iterator[Callable[[], None]]:
+    """Another process's writer holds the warehouse's write lock (in a thread here) until
+    the `release` handed out is called, or the block ends."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with Warehouse(url) as other, other.transaction():
+            taken.set()
+            release.wait(timeout=120)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    taken.wait(timeout=60)
+    try:
+        yield release.set
+    finally:
+        release.set()
+        holder.join()
+
+
+@asynccontextmanager
+async def chat(url: str = "") -> AsyncIterator[tuple[ChatHandler, Twin]]:
+    """A real chat handler on this home (and warehouse `url`), its model an OpenAI-style
+    server on loopback (no model is loaded); the owner is telegram user 42."""
+    emulator = OpenAIEmulator(models=("twin",))
+    await emulator.start()
+    try:
+        generator = await OpenAIGenerator.connect(emulator.url, "twin", context_length=4096)
+        overrides = {"telegram.allowed_user_ids": "[42]"} | ({"warehouse.url": url} if url else {})
+        async with chat_handler(generator, overrides, ingest_sample=False) as pair:
+            yield pair
+        await generator.aclose()
+    finally:
+        await emulator.close()
+
+
+OWNER = ChatUser("telegram", "42")
+
+
+async def chat_says(url: str, message: str, *, then: Callable[[], None] = lambda: None) -> str:
+    """What the chat handler says back to `message`; `then()` runs after its answer."""
+    async with chat(url) as (handler, _):
+        outs = [out async for out in handler.handle(OWNER, message)]
+        then()
+    return "\n".join(o.text for o in outs if isinstance(o, Say))

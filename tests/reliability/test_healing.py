@@ -12,23 +12,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import lancedb
 import pytest
 
-from bot.chat.replies import ChatUser, Say
 from bot.config import load_config
 from bot.twin import Twin
 from ingest.healing import compare
-from ingest.warehouse.store import Warehouse
-from model.openai_compat import OpenAIGenerator
 from retrieval.types import Chunk
-from tests.chat_support import chat_handler
 from tests.ingest.test_pipeline import write_posts
-from tests.model.openai_emulator import OpenAIEmulator
+from tests.reliability.stores import chat_says, write_lock_held
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample"
 
@@ -181,27 +176,6 @@ def test_a_reindex_does_not_bring_back_a_document_removed_meanwhile(
     assert compare(twin.warehouse, twin.index).ok
 
 
-@contextmanager
-def write_lock_held(url: str) -> Iterator[Callable[[], None]]:
-    """Another process's writer holds the warehouse's write lock (in a thread here) until
-    the `release` handed out is called, or the block ends."""
-    taken, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with Warehouse(url) as other, other.transaction():
-            taken.set()
-            release.wait(timeout=120)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    taken.wait(timeout=60)
-    try:
-        yield release.set
-    finally:
-        release.set()
-        holder.join()
-
-
 def test_chat_search_says_the_index_is_being_rebuilt(twin: Twin) -> None:
     """The mend cannot write while another writer holds the lock: a search answers from
     what the index holds, and says it is being rebuilt; once the lock is free, the mend
@@ -210,7 +184,7 @@ def test_chat_search_says_the_index_is_being_rebuilt(twin: Twin) -> None:
     twin.close()
     url = twin.config.warehouse_url
     with write_lock_held(url) as release:
-        said = asyncio.run(chat_search(url, "search sqlite backups", then=release))
+        said = asyncio.run(chat_says(url, "search sqlite backups", then=release))
     assert said.startswith("⚠️ Note: the index is being rebuilt from the warehouse (0 of 6")
     assert said.endswith("No matches.")
     assert_whole(twin)
@@ -245,19 +219,3 @@ def assert_whole(twin: Twin) -> None:
         assert search_urls(mended, "sqlite backups")[0].endswith("04-sqlite-is-enough.md")
     finally:
         mended.close()
-
-
-async def chat_search(url: str, message: str, *, then: Callable[[], None]) -> str:
-    """`message` to a real chat handler on this home; `then()` runs after its answer."""
-    emulator = OpenAIEmulator(models=("twin",))
-    await emulator.start()
-    try:
-        generator = await OpenAIGenerator.connect(emulator.url, "twin", context_length=4096)
-        overrides = {"warehouse.url": url, "telegram.allowed_user_ids": "[42]"}
-        async with chat_handler(generator, overrides, ingest_sample=False) as (handler, _):
-            outs = [out async for out in handler.handle(ChatUser("telegram", "42"), message)]
-            then()
-        await generator.aclose()
-    finally:
-        await emulator.close()
-    return "\n".join(o.text for o in outs if isinstance(o, Say))
