@@ -98,6 +98,21 @@ def backup(home: Path, warehouse: Warehouse, target: Path) -> BackupManifest:
     return manifest
 
 
+def backup_into(
+    home: Path, warehouse: Warehouse, folder: Path, keep: int
+) -> tuple[Path, BackupManifest, int]:
+    """A backup named by its time in `folder` (the scheduled backup), then all but the
+    newest `keep` there removed: where it went, what it holds, how many were removed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"llm-twin-{datetime.now(UTC):%Y%m%d-%H%M%S-%f}.tar.gz"
+    manifest = backup(home, warehouse, target)
+    archives = sorted(folder.glob("llm-twin-*.tar.gz"))  # their names sort by time
+    old = archives[: max(0, len(archives) - keep)]
+    for archive in old:
+        archive.unlink(missing_ok=True)
+    return target, manifest, len(old)
+
+
 def _snapshot(home: Path, warehouse: Warehouse, work: Path) -> BackupManifest:
     engine = warehouse.engine
     if engine.dialect.name == "sqlite":

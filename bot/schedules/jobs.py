@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 __all__ = ["JOB_FUNC", "JobKind", "JobRunner", "Notify", "install", "job_id", "run_job"]
 
-JobKind = Literal["recrawl", "retrain", "retrain-check", "digest", "heartbeat"]
+JobKind = Literal["recrawl", "retrain", "retrain-check", "digest", "backup", "heartbeat"]
 # How jobs tell the owner: post(destination, text, draft_id), `bot.chat.notify.poster`
 # over the running chats (the same shape as `bot.chat.notify.Post`).
 Notify = Callable[[str, str, "str | None"], Awaitable[None]]

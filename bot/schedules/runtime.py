@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.schedules.jobs import JobKind, Notify, job_id
@@ -60,6 +61,7 @@ class JobRuntime:
             "retrain": self.retrain,
             "retrain-check": self.retrain_check,
             "digest": self.digest,
+            "backup": self.backup,
         }
 
     @property
@@ -174,3 +176,15 @@ class JobRuntime:
             writer=self.writer,
             draft_format=self.twin.config.drafting.format,
         )
+
+    async def backup(self, _: str = "") -> str:
+        """A backup archive in schedules.backup_dir (default $TWIN_HOME/backups), the
+        oldest beyond schedules.backup_keep removed."""
+        from bot.backup import backup_into, describe
+
+        home = self.twin.config.home
+        folder = Path(self.config.backup_dir) if self.config.backup_dir else home / "backups"
+        written, manifest, removed = await asyncio.to_thread(
+            backup_into, home, self.twin.warehouse, folder, self.config.backup_keep
+        )
+        return f"backed up {describe(manifest.tables)} to {written} ({removed} old removed)"

@@ -149,6 +149,8 @@ class Schedules:
         if digest is not None:
             for destination in cfg.digest_to:
                 jobs[job_id("digest", destination)] = (digest, "digest", destination)
+        if (backup := cron_trigger(cfg.backup_cron, "schedules.backup_cron", tz)) is not None:
+            jobs["backup"] = (backup, "backup", "")
         return jobs
 
     def sync(self, sources: list[str]) -> None:

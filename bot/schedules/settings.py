@@ -26,6 +26,9 @@ class SchedulesSettings:
     retries: int = 3
     retry_backoff: float = 60.0
     report_after: int = 3
+    backup_cron: str = ""
+    backup_keep: int = 7
+    backup_dir: str = ""
 
     def overrides(self) -> dict[str, str]:
         """recrawl_overrides as {source url: duration}."""
@@ -48,6 +51,7 @@ class SchedulesSettings:
         cron_trigger(self.retrain_cron, "schedules.retrain_cron", self.timezone)
         parse_duration(self.retrain_check_every, "schedules.retrain_check_every")
         cron_trigger(self.digest_cron, "schedules.digest_cron", self.timezone)
+        cron_trigger(self.backup_cron, "schedules.backup_cron", self.timezone)
         for key in ("digest_to", "report_to"):
             for destination in getattr(self, key):
                 platform, sep, channel = destination.partition(":")
@@ -62,6 +66,7 @@ class SchedulesSettings:
             (self.retries >= 0, "retries", "0 or more"),
             (self.retry_backoff > 0, "retry_backoff", "positive (seconds)"),
             (self.report_after >= 1, "report_after", "at least 1"),
+            (self.backup_keep >= 1, "backup_keep", "at least 1"),
         )
         for ok, key, what in checks:
             if not ok:

@@ -269,3 +269,26 @@ def test_a_backup_taken_while_a_bot_writes_is_consistent(
         assert len(restored.drafts.recent(limit=10_000)) == counts[1]
     finally:
         restored.close()
+
+
+def test_a_scheduled_backup_is_one_config_line_and_keeps_the_newest(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    settings = {"schedules.backup_cron": "0 4 * * *", "schedules.backup_keep": "2"}
+    twin = Twin(load_config(settings, home=home, env={}))
+    asyncio.run(ingest_sample(twin))
+
+    async def back_up_three_times() -> list[str]:
+        service = ScheduleService(twin)
+        assert "backup" in service.schedules.wanted([])
+        return [await service.runtime.run("backup") for _ in range(3)]
+
+    try:
+        said = asyncio.run(back_up_three_times())
+    finally:
+        twin.close()
+    assert all(line.startswith("backed up 6 documents, 0 drafts") for line in said), said
+    assert said[-1].endswith("(1 old removed)")
+    kept = sorted((home / "backups").glob("llm-twin-*.tar.gz"))
+    assert len(kept) == 2
+    assert all(read_manifest(archive).tables["documents"] == 6 for archive in kept)
+    assert str(kept[-1]) in said[-1]
