@@ -47,7 +47,8 @@ class Clock:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.now = MONDAY
-        monkeypatch.setattr("ingest.warehouse.store._now", lambda: self.now)
+        for where in ("ingest.warehouse.transaction", "ingest.warehouse.store"):
+            monkeypatch.setattr(f"{where}.now_utc", lambda: self.now)
 
 
 @pytest.fixture
