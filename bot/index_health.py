@@ -4,7 +4,8 @@ mended in the background (ingest/healing.py) while searches say it is being rebu
 A lost table, a half-copied index folder or chunks left by a crash between the two
 stores would otherwise answer "no matches" and let drafts silently lose their grounding,
 although the warehouse holds every document. The check reads both stores' document ids
-(a few hundred milliseconds at 100k chunks); the mend re-indexes only what is missing.
+(about 30 ms at 100k chunks of 10k documents on 2 cores); the mend re-indexes only
+what is missing.
 """
 
 from __future__ import annotations
