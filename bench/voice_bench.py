@@ -261,8 +261,9 @@ def measure(args: argparse.Namespace, work: Path, timed: Timer) -> tuple[Scores,
     ppl = {name: by_model["tuned" if name.startswith("tuned") else "base"] for name in LEGS}
     with timed("style"):
         owner = [extract_file(p).text for p in split.train]
-        style = style_distances(owner, [extract_file(p).text for p in split.held_out], legs)
-    return Scores(check, probabilities, ppl, style), legs
+        notes = [extract_file(p).text for p in split.held_out]
+        style = style_distances(owner, notes, legs)
+    return Scores(check, probabilities, ppl, style, notes), legs
 
 
 class Timer:

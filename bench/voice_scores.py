@@ -120,6 +120,7 @@ class Scores:
     probabilities: dict[str, list[float]]  # leg -> P(owner) per draft; "held-out notes" too
     perplexity: dict[str, float]  # leg -> perplexity of the held-out notes
     style: dict[str, float]  # leg -> profile distance to the owner's training notes
+    held_out: list[str]  # the owner's held-out notes, whole
 
 
 def attribution(
@@ -150,39 +151,42 @@ def style_distances(owner: list[str], held: list[str], legs: dict[str, Leg]) -> 
 
 
 def table(scores: Scores, legs: dict[str, Leg]) -> str:
-    """The Markdown table: one row per leg, the held-out notes as the reference."""
+    """The Markdown table: one row per leg, the owner's held-out notes as the reference."""
+    lines = [
+        "| leg | share attributed to the owner [95 % CI] | vs base (paired) | mean P(owner) "
+        "| perplexity | style distance | words/text | with a code block "
+        "| voice examples/draft |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in [*LEGS, "held-out notes"]:
+        leg = legs.get(name)
+        texts = leg.drafts if leg else scores.held_out
+        shown = f"{sum(leg.voice_examples) / len(texts):.1f}" if leg and texts else ""
+        ppl, dist = scores.perplexity.get(name), scores.style.get(name)
+        words = sum(len(t.split()) for t in texts) / max(len(texts), 1)
+        code = sum("```" in t for t in texts) / max(len(texts), 1)
+        lines.append(
+            f"| {name} | {_attributed(scores.probabilities, name)} | "
+            f"{f'{ppl:.2f}' if ppl is not None else ''} | "
+            f"{f'{dist:.3f}' if dist is not None else 'n/a'} | {words:.0f} | {code:.2f} | {shown} |"
+        )
+    return "\n".join(lines)
+
+
+def _attributed(probabilities: dict[str, list[float]], name: str) -> str:
+    """The share with its interval, its paired difference from base, and the mean P(owner)
+    (three cells)."""
     from training import bootstrap
     from training.attribution import owner_share
 
-    lines = [
-        "| leg | share attributed to the owner [95 % CI] | vs base (paired) | mean P(owner) "
-        "| perplexity | style distance | words/draft | voice examples/draft |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    base = scores.probabilities.get("base", [])
-    for name in [*LEGS, "held-out notes"]:
-        probs = scores.probabilities.get(name, [])
-        share = owner_share(probs, SEED).text() if probs else "n/a"
-        paired = "n/a"
-        if probs and base and name in LEGS and name != "base":
-            hits, base_hits = ([float(p > 0.5) for p in ps] for ps in (probs, base))
-            diff = bootstrap.paired(
-                bootstrap.mean_of(hits), bootstrap.mean_of(base_hits), len(hits), SEED
-            )
-            paired = f"{diff.value:+.2f} [{diff.low:+.2f}, {diff.high:+.2f}]"
-        mean = f"{sum(probs) / len(probs):.2f}" if probs else "n/a"
-        leg = legs.get(name)
-        words = (
-            f"{sum(len(d.split()) for d in leg.drafts) / max(len(leg.drafts), 1):.0f}"
-            if leg
-            else "n/a"
+    probs, base = probabilities.get(name, []), probabilities.get("base", [])
+    if not probs:
+        return "n/a | n/a | n/a"
+    paired = "n/a"
+    if base and name in LEGS and name != "base":
+        hits, base_hits = ([float(p > 0.5) for p in ps] for ps in (probs, base))
+        diff = bootstrap.paired(
+            bootstrap.mean_of(hits), bootstrap.mean_of(base_hits), len(hits), SEED
         )
-        shown = f"{sum(leg.voice_examples) / max(len(leg.voice_examples), 1):.1f}" if leg else ""
-        ppl = scores.perplexity.get(name)
-        dist = scores.style.get(name)
-        lines.append(
-            f"| {name} | {share} | {paired} | {mean} | "
-            f"{f'{ppl:.2f}' if ppl is not None else ''} | "
-            f"{f'{dist:.3f}' if dist is not None else 'n/a'} | {words} | {shown} |"
-        )
-    return "\n".join(lines)
+        paired = f"{diff.value:+.2f} [{diff.low:+.2f}, {diff.high:+.2f}]"
+    return f"{owner_share(probs, SEED).text()} | {paired} | {sum(probs) / len(probs):.2f}"
