@@ -108,8 +108,13 @@ class IndexHealth:
                 self.mending = Mending(agreement)
             self._checked.set()
             if self.mending is not None:
-                self.mended = asyncio.run(self._mend(agreement, self.mending))
-                log.warning("index mended: %s", self.mended.describe())
+                mended = self.mended = asyncio.run(self._mend(agreement, self.mending))
+                if mended.error:
+                    log.warning(
+                        "mending the index stopped (it goes on at the next open): %s", mended.error
+                    )
+                else:
+                    log.warning("index mended: %s", mended.describe())
         except TwinError as exc:  # a store that cannot be opened: the command says so
             log.info("checking the index against the warehouse failed: %s", exc)
         except Exception as exc:  # never take the process down from here

@@ -52,6 +52,8 @@ def _from_bot(
         "/api/cli/search",
         {"query": query, "k": k, "alpha": alpha, "filters": filters_json(filters)},
     )
+    if note := answer.get("note"):  # the bot's index being rebuilt (bot/index_health.py)
+        click.echo(f"note: {note}", err=True)
     return [hit_from(hit) for hit in answer["hits"]]
 
 

@@ -87,7 +87,8 @@ class _CommandLine:
             alpha=_number(body, "alpha", float),
             filters=filters_from(filters),
         )
-        return web.json_response({"hits": [hit_json(hit) for hit in hits]})
+        note = await asyncio.to_thread(self.context.twin.health.note)  # index being rebuilt
+        return web.json_response({"hits": [hit_json(hit) for hit in hits], "note": note})
 
     async def draft(self, request: web.Request) -> web.StreamResponse:
         body = await self._body(request)

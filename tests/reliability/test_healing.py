@@ -19,6 +19,8 @@ import lancedb
 import pytest
 
 from bot.config import load_config
+from bot.schedules.digest_log import DigestLog
+from bot.schedules.state import SchedulerState
 from bot.twin import Twin
 from ingest.healing import compare
 from retrieval.types import Chunk
@@ -34,6 +36,8 @@ def twin(twin_home: Path, warehouse_url: str) -> Iterator[Twin]:
     twin = Twin(load_config({"warehouse.url": warehouse_url}))
     asyncio.run(ingest(twin, str(SAMPLE)))
     _ = twin.drafts, twin.models
+    DigestLog(twin.warehouse)  # (a bot starting later needs no write lock for its tables)
+    SchedulerState(twin.warehouse.engine, twin.warehouse.writer)
     twin.health.wait()
     yield twin
     twin.close()
@@ -215,7 +219,45 @@ def test_cli_search_says_the_index_is_being_rebuilt(twin: Twin, twin_home: Path)
 def assert_whole(twin: Twin) -> None:
     mended = Twin(twin.config)
     try:
+        _ = mended.index
+        mended.health.wait()  # anything left, mended on open
+        assert mended.health.mending is None  # nothing was left
         assert compare(mended.warehouse, mended.index).ok
         assert search_urls(mended, "sqlite backups")[0].endswith("04-sqlite-is-enough.md")
     finally:
         mended.close()
+
+
+def test_cli_search_through_a_running_bot_says_the_index_is_being_rebuilt(
+    twin: Twin, twin_home: Path
+) -> None:
+    """The command goes to the bot serving this home, whose index is being mended."""
+    from tests.chat_support import SHORT_DRAFTS
+    from tests.serve_support import running_serve
+
+    lancedb.connect(twin.config.index_path).drop_table("chunks")
+    twin.close()
+    url = twin.config.warehouse_url
+    # The lock is held while the bot starts and the command runs: its mend waits it out.
+    settings = {
+        **SHORT_DRAFTS,  # what running_serve sets: the command must match the bot's settings
+        "warehouse.url": url,
+        "schedules.enabled": "false",
+        "warehouse.lock_timeout": "600",
+    }
+    with write_lock_held(url) as release, running_serve(None, settings):
+        flags = [arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]
+        env = {k: v for k, v in os.environ.items() if k != "TWIN_LOCAL"}
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "-v", *flags, "search", "sqlite backups"],
+            capture_output=True,
+            text=True,
+            env={**env, "TWIN_HOME": str(twin_home)},
+            timeout=300,
+        )
+        release()  # before the bot stops: its mend ends, and the index is whole
+    assert done.returncode == 0, done.stderr
+    assert "sending the command to the bot" in done.stderr
+    assert "searching here" not in done.stderr
+    assert "note: the index is being rebuilt from the warehouse (0 of 6" in done.stderr
+    assert_whole(twin)
