@@ -33,6 +33,8 @@ from model.records import DraftRecord, SourceRef
 from training.dataset import DatasetStats, Example, save_dataset
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample"
+# Real processes and the real embedder: the slow lane (tests/conftest.py).
+pytestmark = pytest.mark.slow
 
 
 def run(home: Path, url: str, *args: str) -> tuple[int, str]:

@@ -24,6 +24,8 @@ from bot.twin import Twin
 from tests.reliability.stores import schema_url
 
 ROUNDS = 25
+# Real processes and the real embedder: the slow lane (tests/conftest.py).
+pytestmark = pytest.mark.slow
 
 
 class Opener:
@@ -108,7 +110,6 @@ def test_the_opener_reports_a_failure_as_one_line(openers: list[Opener], tmp_pat
 TIL = Path(__file__).resolve().parents[1] / "fixtures" / "simonw_til"
 
 
-@pytest.mark.slow
 def test_two_cli_ingests_on_a_new_home_both_store_everything(tmp_path: Path) -> None:
     """The issue's case: two `llm-twin ingest` runs started together on an empty home
     (before: one died with `Table 'chunks' already exists` and stored nothing)."""
