@@ -99,8 +99,12 @@ class IndexHealth:
         twin = self._twin
         try:
             agreement = self.agreement = compare(twin.warehouse, twin.index)
+            # Chunks of removed documents alone are what a `forget` without a bot leaves
+            # for this open to drop: routine. Documents without chunks are a fault.
+            level = logging.WARNING if agreement.missing else logging.INFO
             if not agreement.ok:
-                log.warning(
+                log.log(
+                    level,
                     "the index at %s is out of step (%s); mending it from the warehouse",
                     twin.config.index_path,
                     agreement.describe(),
@@ -114,7 +118,7 @@ class IndexHealth:
                         "mending the index stopped (it goes on at the next open): %s", mended.error
                     )
                 else:
-                    log.warning("index mended: %s", mended.describe())
+                    log.log(level, "index mended: %s", mended.describe())
         except TwinError as exc:  # a store that cannot be opened: the command says so
             log.info("checking the index against the warehouse failed: %s", exc)
         except Exception as exc:  # never take the process down from here

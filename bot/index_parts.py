@@ -1,12 +1,11 @@
 """The search side of the twin, built from config: the embedder, the chunker, the index
-(checked against what it was built with), and removing writing from the warehouse and
-the index together. `Twin` holds each part once; this module says how each is made, and
-imports what a part needs only when it is made (`sources` and `forget` never import the
-model stack; a `forget` of something not stored opens nothing but the warehouse)."""
+(checked against what it was built with), and what a search finds held to what the
+warehouse still stores. `Twin` holds each part once; this
+module says how each is made, and imports what a part needs only when it is made
+(`sources` and `forget` never import the model stack or open the index)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bot.config import Config, secret
@@ -16,6 +15,7 @@ if TYPE_CHECKING:
     from ingest.warehouse.store import Warehouse
     from retrieval.embedder import SentenceTransformerEmbedder
     from retrieval.index import IndexManifest, VectorIndex
+    from retrieval.types import SearchHit
 
 
 def embedder(config: Config) -> SentenceTransformerEmbedder:
@@ -59,26 +59,9 @@ def open_index(
     )
 
 
-def forget(
-    url: str,
-    warehouse: Warehouse,
-    index: Callable[[], VectorIndex],
-    embedder: SentenceTransformerEmbedder,
-    chunker: Callable[[], Chunker],
-    batch_chunks: int,
-) -> list[str]:
-    """Remove a source (with its documents) or one document, from the warehouse and the
-    index together (the ingest writer's transaction, as `Ingestor.forget`): the removed
-    document ids. When nothing is stored under `url`, the index is not opened."""
-    from ingest.writer import DocumentWriter
-
-    if not warehouse.documents_under(url) and warehouse.get_source(url) is None:
-        return []
-    writer = DocumentWriter(
-        warehouse=warehouse,
-        index=index(),
-        embedder=embedder,
-        chunker=chunker(),
-        batch_chunks=batch_chunks,
-    )
-    return writer.forget(url)
+def stored_only(hits: list[SearchHit], warehouse: Warehouse) -> list[SearchHit]:
+    """`hits` less those of documents no longer in the warehouse: forgotten by a process
+    that held no index (`llm-twin forget` without a bot), their chunks stay until the
+    index's next open drops them (bot/index_health.py)."""
+    stored = warehouse.stored_ids(hit.chunk.document_id for hit in hits)
+    return [hit for hit in hits if hit.chunk.document_id in stored]

@@ -53,9 +53,8 @@ class Twin:
     def __init__(
         self, config: Config, *, generator: Generator | None = None, serve_active: bool = True
     ) -> None:
-        """`generator`: an already loaded model to draft with instead of `[model]`'s
-        (a host process that holds one, or tests). `serve_active`: load the registry's
-        active model rather than `[model]`'s own (training wants the base)."""
+        """`generator`: a loaded model to draft with instead of `[model]`'s (a host process
+        that holds one, or tests). `serve_active`: load the registry's active model."""
         self.config = config
         self._generator = generator
         self._serve_active = serve_active
@@ -144,7 +143,7 @@ class Twin:
         from retrieval.search import hybrid_search
 
         index = await asyncio.to_thread(lambda: self.index)
-        return await hybrid_search(
+        hits = await hybrid_search(
             index,
             self.embedder,
             query,
@@ -152,6 +151,7 @@ class Twin:
             alpha=self.config.search.alpha if alpha is None else alpha,
             filters=filters,
         )
+        return await asyncio.to_thread(index_parts.stored_only, hits, self.warehouse)
 
     async def reindex(self, on_document: Callable[[], None] | None = None) -> InputResult:
         """Rebuild the index from the warehouse (the source of truth) with the current
@@ -163,10 +163,9 @@ class Twin:
             return await ingestor.reindex(documents, on_document=on_document)
 
     def forget(self, url: str) -> list[str]:
-        """Remove a source or one document from the warehouse and the index together: the
-        removed document ids. The index is opened only when something is stored."""
-        parts = (lambda: self.index, self.embedder, lambda: self.chunker)
-        return index_parts.forget(url, self.warehouse, *parts, self.config.index.write_batch_chunks)
+        """Remove a source or a document from the warehouse alone (the CLI without a bot):
+        searches skip its chunks, the index's next open drops them (bot/index_health.py)."""
+        return self.warehouse.forget(url)
 
     # --- drafting ---------------------------------------------------------------------
 
@@ -327,9 +326,10 @@ class Twin:
         async def retrieve(
             queries: Sequence[str], *, k: int, filters: SearchFilters | None
         ) -> list[SearchHit]:
-            return await multi_query_search(
+            hits = await multi_query_search(
                 index, self.embedder, queries, k=k, alpha=self.config.search.alpha, filters=filters
             )
+            return await asyncio.to_thread(index_parts.stored_only, hits, self.warehouse)
 
         async with self.ingestor() as ingestor:
             read_link = functools.partial(

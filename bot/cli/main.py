@@ -173,18 +173,19 @@ def search(
 @click.argument("url")
 @click.pass_obj
 def forget(lazy: LazyTwin, url: str) -> None:
-    """Remove a source (and all its documents) or one document, with its chunks (by the
-    running bot when `llm-twin serve` runs on this home; see --local)."""
+    """Remove a source (and all its documents) or one document. A running bot (`serve` on
+    this home) removes the chunks with them; without one, searches skip the chunks and the
+    index drops them when it next opens."""
     from bot.cli.search import forget_url
 
     with lazy.twin() as twin:
-        removed = forget_url(lazy, twin, url.strip())  # opens the index only when needed
+        removed = forget_url(lazy, twin, url.strip())
         if not removed and twin.warehouse.get_source(url.strip()) is None:
             click.echo(
                 f"error: {url}: not a known source or document; see `llm-twin sources`", err=True
             )
             sys.exit(1)
-        click.echo(f"forgot {url}: {len(removed)} documents and their chunks removed")
+        click.echo(f"forgot {url}: {removed or 'the source, which held no documents'}")
 
 
 @cli.command()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from bot.cli.context import LazyTwin, user_errors
+from core.wording import plural
 
 if TYPE_CHECKING:
     from bot.cli.remote import BotClient
@@ -57,15 +58,24 @@ def _from_bot(
     return [hit_from(hit) for hit in answer["hits"]]
 
 
-def forget_url(lazy: LazyTwin, twin: Twin, url: str) -> list[str]:
-    """The document ids removed from the warehouse and the index under `url`."""
+def forget_url(lazy: LazyTwin, twin: Twin, url: str) -> str:
+    """Remove what `url` names; what was removed, for the owner ("" when nothing was).
+    The running bot removes the chunks with the documents; here, without one, the index
+    is not opened: searches skip the chunks, and the index drops them when it next opens."""
     from bot.cli.remote import BotUnavailable
 
     bot = lazy.bot()
     if bot is not None:
         try:
             removed: list[str] = bot.call("/api/cli/forget", {"url": url})["removed"]
-            return removed
+            together = "and its chunks" if len(removed) == 1 else "and their chunks"
+            return f"{plural(len(removed), 'document')} {together} removed" if removed else ""
         except BotUnavailable as exc:
             log.info("forgetting here: %s", exc)
-    return twin.forget(url)
+    if removed := twin.forget(url):
+        return (
+            f"{plural(len(removed), 'document')} removed (searches no longer find"
+            f" {'it' if len(removed) == 1 else 'them'}; the index drops the chunks when it"
+            " next opens)"
+        )
+    return ""

@@ -203,6 +203,15 @@ class Warehouse:
         with self._guard("reading documents"), self._engine.connect() as conn:
             return set(conn.scalars(sa.select(documents.c.id)))
 
+    def stored_ids(self, ids: Iterable[str]) -> set[str]:
+        """Those of `ids` that name a stored document (a search's hits are checked
+        against it: chunks of a document just forgotten may still be in the index)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return set()
+        with self._guard("reading documents"), self._engine.connect() as conn:
+            return set(conn.scalars(sa.select(documents.c.id).where(documents.c.id.in_(wanted))))
+
     def documents_by_id(
         self, ids: Iterable[str], batch_size: int = 500
     ) -> Iterator[StoredDocument]:
@@ -282,7 +291,8 @@ class Warehouse:
     def forget(self, url: str) -> list[str]:
         """Remove what `url` names: a source (with all its documents) and/or a document
         (its source stays). Returns the removed document ids, sorted; unknown → []. The
-        warehouse alone: `Ingestor.forget` removes the chunks with it."""
+        warehouse alone: `Ingestor.forget` removes the chunks with it, or the index's next
+        open does (bot/index_health.py)."""
         with self.transaction() as tx:
             return tx.forget(url)
 

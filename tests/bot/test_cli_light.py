@@ -112,8 +112,9 @@ def test_a_refused_input_does_not_stop_the_others(twin_home: Path, tmp_path: Pat
     sources, imported = run_cli(twin_home, "sources")
     assert post.resolve().as_uri() in sources.stdout
     assert heavy(imported) == []
-    # Forgetting it opens the index (to remove its chunks), and still loads no model.
+    # Forgetting it opens neither the index nor a model (the index drops its chunks when
+    # it next opens: tests/reliability/test_healing.py).
     forgot, imported = run_cli(twin_home, "forget", post.resolve().as_uri())
-    assert forgot.returncode == 0 and "1 document" in forgot.stdout, forgot.stderr
-    assert "lancedb" in imported
-    assert [m for m in heavy(imported) if m.split(".")[0] != "lancedb"] == []
+    assert forgot.returncode == 0, forgot.stderr
+    assert f"forgot {post.resolve().as_uri()}: 1 document removed (searches" in forgot.stdout
+    assert heavy(imported) == []

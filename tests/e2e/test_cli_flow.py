@@ -70,6 +70,8 @@ def test_ingest_search_change_forget(sample: Path) -> None:
     assert "5 documents" in run("forget", sample.resolve().as_uri())
     assert search("retrieval") == []
     assert json.loads(run("sources", "--json")) == []
+    # The searches opened the index, which dropped the forgotten chunks.
+    assert "0 documents, 0 chunks: in step with the warehouse" in run("check")
 
 
 def test_filters_and_alpha_from_the_cli(sample: Path) -> None:

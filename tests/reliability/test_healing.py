@@ -7,6 +7,7 @@ LanceDB, the real embedder."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -178,6 +179,33 @@ def test_a_reindex_does_not_bring_back_a_document_removed_meanwhile(
     assert twin.warehouse.get_document(first.id) is None
     assert first.id not in twin.index.document_ids()
     assert compare(twin.warehouse, twin.index).ok
+
+
+def test_a_forget_without_the_index_is_never_found_and_dropped_at_the_next_open(
+    twin: Twin, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`llm-twin forget` without a bot removes from the warehouse alone (the index is not
+    opened): a search skips the document's chunks at once, and the index's next open drops
+    them, quietly (a routine mend, not a fault)."""
+    post = SAMPLE / "03-on-call.md"
+    [on_call] = [d for d in twin.warehouse.iter_documents() if d.url == post.as_uri()]
+    query = "runbook at 3 a.m. on call"
+    assert asyncio.run(twin.search(query))[0].chunk.document_id == on_call.id
+    assert twin.forget(post.as_uri()) == [on_call.id]
+    assert on_call.id in twin.index.document_ids()  # still there: checked before the forget
+    hits = asyncio.run(twin.search(query, k=10))
+    assert hits and on_call.id not in {hit.chunk.document_id for hit in hits}
+    again = reopened(twin)
+    try:
+        with caplog.at_level(logging.INFO, logger="bot.index_health"):
+            _ = again.index
+            again.health.wait()
+        assert [r.levelname for r in caplog.records] == ["INFO", "INFO"], caplog.text
+        assert again.health.mended is not None and again.health.mended.dropped == 1
+        assert on_call.id not in again.index.document_ids()
+        assert compare(again.warehouse, again.index).ok
+    finally:
+        again.close()
 
 
 def test_chat_search_says_the_index_is_being_rebuilt(twin: Twin) -> None:
