@@ -21,6 +21,7 @@ import pytest
 
 from bot.config import load_config
 from bot.twin import Twin
+from tests.reliability.consistency import assert_consistent, fault
 from tests.reliability.stores import schema_url
 
 ROUNDS = 25
@@ -141,3 +142,5 @@ def test_two_cli_ingests_on_a_new_home_both_store_everything(tmp_path: Path) -> 
             assert len(stored) == len(notes) and twin.index.document_ids() == stored
         finally:
             twin.close()
+        checked = assert_consistent(home, label=fault(f"two writers on a new home ({round_ + 1})"))
+        assert checked.documents == len(notes)

@@ -28,6 +28,7 @@ from ingest.healing import compare
 from retrieval.types import Chunk
 from tests.ingest.parts import Delegate
 from tests.postgres_server import PostgresServer, PostgresUnavailable
+from tests.reliability.consistency import assert_consistent, fault
 from tests.reliability.stores import OWNER, chat, write_lock_held
 
 pytestmark = pytest.mark.slow
@@ -61,17 +62,11 @@ def one_line(output: str, *needles: str) -> str:
     return errors[0]
 
 
-def in_step(home: Path, url: str = "", documents: int | None = None) -> None:
-    twin = Twin(load_config({"warehouse.url": url} if url else {}, home=home, env={}))
-    try:
-        _ = twin.index
-        twin.health.wait()  # what the next open mends, mended
-        agreement = compare(twin.warehouse, twin.index)
-        assert agreement.ok, agreement.describe()
-        if documents is not None:
-            assert agreement.documents == documents
-    finally:
-        twin.close()
+def in_step(home: Path, url: str = "", documents: int | None = None, *, label: str = "") -> None:
+    """The stores agree, after what the next open mends (tests/reliability/consistency.py)."""
+    checked = assert_consistent(home, url, label=label)
+    if documents is not None:
+        assert checked.documents == documents
 
 
 @pytest.fixture
@@ -108,9 +103,10 @@ def test_a_full_disk_is_one_line_and_the_next_run_completes(disk: Path) -> None:
     assert code != 0
     one_line(output, "is full: free some space, then run it again", str(home))
     remount(disk, "size=64m")  # space freed
+    in_step(home, label=fault("disk full during ingest"))
     code, output = cli(home, *SMALL_BATCHES, "ingest", str(NOTES))
     assert code == 0, output
-    in_step(home, documents=41)
+    in_step(home, documents=41, label="disk full: ingest run again")
 
 
 def test_a_full_disk_in_chat_is_one_line(disk: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -170,8 +166,9 @@ def test_a_read_only_home_is_one_line(tmp_path: Path) -> None:
         one_line(output, str(home), "TWIN_HOME")
     finally:
         home.chmod(0o755)
+    in_step(home, label=fault("read-only home during ingest"))
     assert cli(home, "ingest", str(NOTES))[0] == 0
-    in_step(home, documents=47)
+    in_step(home, documents=47, label="read-only home: ingest run again")
 
 
 def test_an_unreadable_or_missing_home_is_one_line(tmp_path: Path) -> None:
@@ -225,9 +222,10 @@ def test_a_database_locked_past_its_timeout_is_one_line(
 
     said = asyncio.run(forget_while_locked())
     assert said.startswith("⚠️ ") and "write lock for more than 1 s" in said and "\n" not in said
+    in_step(twin_home, url, label=fault("database locked past its timeout"))
     code, output = cli(twin_home, "ingest", str(NOTES), url=url)
     assert code == 0, output
-    in_step(twin_home, url, documents=47)
+    in_step(twin_home, url, documents=47, label="locked database: ingest run again")
 
 
 # --- a PostgreSQL server that goes away ---------------------------------------------------
@@ -269,7 +267,7 @@ def test_a_postgres_server_killed_mid_ingest_is_one_line(
     one_line(output, f"warehouse {url}", "check that the server is running")
 
     own_postgres.restart()
-    in_step(home, url)  # what the killed run left behind, mended
+    in_step(home, url, label=fault("PostgreSQL killed mid-ingest"))  # what it left, mended
 
     async def sources_while_down() -> str:
         async with chat(url) as (handler, _):
@@ -284,7 +282,7 @@ def test_a_postgres_server_killed_mid_ingest_is_one_line(
     assert said.startswith(f"⚠️ warehouse {url}: listing sources failed") and "\n" not in said
     code, output = cli(home, *SMALL_BATCHES, "ingest", str(NOTES), url=url)
     assert code == 0, output
-    in_step(home, url, documents=41)
+    in_step(home, url, documents=41, label="PostgreSQL back: ingest run again")
 
 
 def stored_documents(url: str) -> int:
