@@ -89,6 +89,13 @@ def run_folder(home: Path, run_id: str) -> Path:
     return home / "runs" / run_id
 
 
+def _made(folder: Path) -> Path:
+    """`folder`, made first: a run records no folder that does not exist (a run killed
+    before its first step left one that never was)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def train(
     context: TrainingContext,
     options: TrainOptions,
@@ -120,7 +127,7 @@ def train(
     folder = run_folder(context.home, run.id)
     info = CardInfo(run.id, run.base_model, run.dataset_hash)
     try:
-        models.add_paths(run.id, run=str(folder))
+        models.add_paths(run.id, run=str(_made(folder)))
         if run.stage == "sft":
             sft = train_sft(
                 run.base_model, Path(run.dataset_folder), folder, settings, info, progress

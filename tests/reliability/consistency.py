@@ -67,7 +67,7 @@ class Tally:
         lines = [
             f"fault injection: {len(self.faults)} faults injected, {len(self.checks)} "
             f"consistency checks ({after_fault} right after a fault, "
-            f"{len(self.checks) - after_fault} after the job ran again)"
+            f"{len(self.checks) - after_fault} after the job ran again or with no fault)"
         ]
         lines += [f"  {check.line()}" for check in self.checks]
         return lines
@@ -190,7 +190,7 @@ def _digests(conn: sa.Connection) -> dict[str, int]:
     for before, after in itertools.pairwise(rows):
         if before["destination"] == after["destination"]:
             assert before["period_end"] != after["period_end"], f"a duplicate digest: {after}"
-            assert after["period_start"] >= before["period_end"], (before, after)
+            assert after["period_start"] >= before["period_end"], f"overlapping digests: {after}"
     for row in rows:
         assert row["status"] in ("sending", "sent", "empty"), row
         if row["status"] == "sent" and row["draft_id"]:
