@@ -17,14 +17,21 @@ BIN := $(VENV)/bin
 # A CPU build of torch by default; on a GPU machine: make TORCH_SPEC='torch --index-url ...'
 TORCH_SPEC ?= torch==2.13.0
 # llama.cpp for fast drafting on a CPU (the llamacpp backend). PyPI has no Linux wheels for
-# it, so pip builds it from source, once (pip keeps the wheel): only the libraries (no
-# tools, tests, server or multimodal), on every core, and without AMX tile instructions
-# (virtual machines often report AMX but fault on it).
+# it, so it is built from source, once: only the libraries (no tools, tests, server or
+# multimodal), on every core, without AMX tile instructions (llama.cpp's AMX kernels
+# fault on virtual machines that report AMX, this one included) and without OpenMP:
+# torch (the embedder) loads its own libgomp.so.1, a process then shares one OpenMP
+# runtime between them, and with more OpenMP threads than cores libgomp stops spinning:
+# llama.cpp decoded 3x slower beside the embedder. ggml's own thread pool does not care.
 LLAMA_CPP_SPEC ?= llama-cpp-python==0.3.36
 NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 LLAMA_CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 	-DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF -DLLAVA_BUILD=OFF \
-	-DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
+	-DGGML_OPENMP=OFF -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
+# The built wheel is kept here, one folder per version and flags (pip's own cache would
+# hand back a wheel built with other flags: it keys on the version alone).
+LLAMA_WHEELS ?= $(HOME)/.cache/llm-twin/llama-wheels/$(shell echo "$(LLAMA_CPP_SPEC) \
+	$(LLAMA_CMAKE_ARGS)" | sha256sum | cut -c1-12)
 QUERY ?= should I fine-tune or use retrieval?
 PROMPT ?= why I try retrieval before fine-tuning
 DEMO_HOME ?= .twin-demo
@@ -48,10 +55,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 # A machine that cannot build it (no compiler or cmake) keeps drafting on the hf backend.
 llamacpp: | $(BIN)/python
-	@echo "llama-cpp-python: building it once (about 5 minutes on 2 cores; pip keeps the wheel)"
-	@start=$$(date +%s); \
-	if CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
-		$(BIN)/pip install -q "$(LLAMA_CPP_SPEC)"; then \
+	@start=$$(date +%s); wheel=$$(ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl 2>/dev/null); \
+	if [ -z "$$wheel" ]; then \
+		echo "llama-cpp-python: building it once (about 5 minutes on 2 cores; the wheel is \
+	kept in $(LLAMA_WHEELS))"; \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip wheel \
+			-q --no-deps --no-cache-dir -w $(LLAMA_WHEELS) "$(LLAMA_CPP_SPEC)" || rm -rf $(LLAMA_WHEELS); \
+		wheel=$$(ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl 2>/dev/null); \
+	fi; \
+	if [ -n "$$wheel" ] && $(BIN)/pip install -q --force-reinstall --no-deps "$$wheel" \
+		&& $(BIN)/pip install -q "$$wheel"; then \
 		echo "llama-cpp-python: ready in $$(( $$(date +%s) - start )) s"; \
 	else \
 		echo "llama-cpp-python could not be built (see above), so drafts use the slower hf \

@@ -35,7 +35,7 @@ class ModelSettings:
     device: str = "cpu"
     # Prompt plus draft, in tokens; also sizes the exl2 cache.
     max_seq_len: int = 4096
-    # hf on CPU: torch threads (0: torch's default).
+    # llamacpp and hf on CPU: threads (0: llamacpp every core up to 8, hf torch's default).
     threads: int = 0
     # exl2: KV cache precision.
     cache: str = "q6"

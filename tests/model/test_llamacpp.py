@@ -5,6 +5,8 @@ failures, and when it is chosen by default."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -16,7 +18,7 @@ from core.errors import ConfigError
 from model.backends import open_generator, with_backend
 from model.generator import Finished, GenerationParams, Message, TextDelta
 from model.hf import default_model_source
-from model.llamacpp import LlamaCppGenerator, llama_cpp_available
+from model.llamacpp import LlamaCppGenerator, decode_threads, llama_cpp_available
 from model.settings import ModelSettings
 from model.worker import ModelWorker
 
@@ -210,3 +212,29 @@ async def test_the_configured_default_model_opens_on_llamacpp(tmp_path: Path) ->
         assert generator.context_length == 1024
     finally:
         await generator.aclose()
+
+
+def test_it_decodes_on_every_core_by_default(llama: LlamaCppGenerator) -> None:
+    """model.threads 0: every core up to 8 (llama-cpp-python's own default is half)."""
+    assert llama.threads == decode_threads() == max(1, min(os.cpu_count() or 1, 8))
+    assert llama._llama.context_params.n_threads == llama.threads
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/maps")
+def test_the_build_runs_without_openmp(tmp_path: Path) -> None:
+    """The Makefile builds llama.cpp without OpenMP: torch brings its own libgomp.so.1,
+    and one OpenMP runtime shared by both throttles llama.cpp's threads (3x slower decoding
+    beside the embedder; bench/RESULTS.md). Loading a model maps no libgomp."""
+    script = (
+        "import llama_cpp, sys\n"
+        f"llama_cpp.Llama(model_path={str(bundled_gguf())!r}, n_ctx=256, verbose=False)\n"
+        "maps = open('/proc/self/maps').read()\n"
+        "print('libggml-cpu' in maps, 'libgomp' in maps)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False"], (
+        "llama.cpp was built with OpenMP: make llamacpp"
+    )
