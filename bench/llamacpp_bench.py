@@ -122,7 +122,7 @@ async def speed(args: argparse.Namespace) -> dict[str, Any]:
     weights = args.gguf or gguf()
     ours = LlamaCppGenerator(weights, max_seq_len=4096, threads=args.threads)
     plain = llama_cpp.Llama(
-        model_path=str(weights), n_ctx=4096, n_threads=args.threads or None, verbose=False
+        model_path=str(weights), n_ctx=4096, n_threads=ours.threads, verbose=False
     )
     results: dict[str, Any] = {}
     for target in args.prompt_tokens:
@@ -274,7 +274,7 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=200)
     parser.add_argument("--prompt-tokens", type=int, nargs="+", default=[40, 1500])
     parser.add_argument(
-        "--threads", type=int, default=0, help="llama.cpp decode threads (0: the default)"
+        "--threads", type=int, default=0, help="llama.cpp decode threads (0: the backend's default)"
     )
     parser.add_argument(
         "--gguf", type=Path, help="Another GGUF for the llamacpp and plain legs (exploring)."
