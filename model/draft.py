@@ -147,9 +147,9 @@ class DraftWriter:
         finally:
             # Stored however it ended: a cancelled or failed draft is a record too.
             timings["total_s"] = time.perf_counter() - started
-            record = _ended(
-                record, "".join(text), finished, ended, timings, self.settings.linkedin_max_chars
-            )
+            speakers = (self.owner.name, *self.owner.author_names)
+            shaping = (self.settings.linkedin_max_chars, speakers)
+            record = _ended(record, "".join(text), finished, ended, timings, *shaping)
             self.store.save(record)
         assert finished is not None  # the worker always ends with Finished
         yield DraftDone(record, finished)
@@ -333,6 +333,7 @@ def _ended(
     ended: str,
     timings: dict[str, float],
     linkedin_max_chars: int,
+    speakers: Sequence[str],
 ) -> DraftRecord:
     """The record as stored: the text, shaped for its platform when the model finished it
     (a cancelled or failed draft keeps what came), how it ended, the model's own timings."""
@@ -349,6 +350,7 @@ def _ended(
             record.format,
             finish_reason=finished.finish_reason,
             linkedin_max_chars=linkedin_max_chars,
+            speakers=speakers,
         )
         output, notes = shaped.text, (*notes, *shaped.notes)
     reason = finished.finish_reason if finished else ended

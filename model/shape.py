@@ -1,7 +1,8 @@
 """Platform shape, enforced on a finished draft: pure functions over its text.
 
 `shape()` runs the rules in order: the prompt's own <material> and <example> tag lines
-that leaked into the draft are dropped; a draft the model stopped early (at
+that leaked into the draft are dropped, and a first line that only names the speaker
+("Sam Rivera:", "Assistant:"); a draft the model stopped early (at
 drafting.max_new_tokens or model.timeout) is cut back to its last whole sentence; the
 assistant's preamble and sign-off ("Sure! Here's a LinkedIn post…:", "As an AI…", "Let me
 know if you'd like…") go, as leading and trailing sentences only; a fence wrapping the
@@ -22,8 +23,11 @@ order (numbering aside). A rule that would leave nothing leaves the text as it w
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+# Labels of the assistant's turn a model may write before the text, as in a transcript.
+_SPEAKERS = {"assistant", "ai", "answer", "response", "bot"}
 X_MAX_CHARS = 280
 X_URL_CHARS = 23  # X shortens every link to t.co: 23 characters whatever its length
 LINKEDIN_MAX_CHARS = 3000
@@ -138,10 +142,12 @@ def shape(
     *,
     finish_reason: str = "stop",
     linkedin_max_chars: int = 1300,
+    speakers: Sequence[str] = (),
 ) -> Shaped:
-    """The draft as the owner gets it: see the module's docstring for the rules' order."""
+    """The draft as the owner gets it: see the module's docstring for the rules' order.
+    `speakers`: the owner's names, a label line of which the model may open with."""
     notes: list[str] = []
-    out = _MATERIAL_TAG.sub("", text).strip()
+    out = strip_speaker(_MATERIAL_TAG.sub("", text).strip(), speakers)
     if finish_reason in _STOPPED_BY:
         out, note = _cut_stopped(out, _STOPPED_BY[finish_reason])
         notes.append(note)
@@ -205,6 +211,18 @@ def cut_to_sentence(text: str) -> str:
 
 
 # --- preambles and sign-offs --------------------------------------------------------------
+
+
+def strip_speaker(text: str, names: Sequence[str]) -> str:
+    """`text` without a first line that only says who speaks ("Simon Willison:",
+    "**Assistant:**"), as in a transcript: a label the model writes, not the owner's words.
+    Only the owner's `names` and the assistant's own count; "Lessons learned:" stays."""
+    first, _, rest = text.partition("\n")
+    label = first.strip().strip("*_ ").removesuffix(":").strip().lower()
+    known = {n.strip().lower() for n in names if n.strip()} | _SPEAKERS
+    if first.strip().strip("*_ ").endswith(":") and label in known and rest.strip():
+        return rest.strip()
+    return text
 
 
 def strip_meta(text: str) -> str:

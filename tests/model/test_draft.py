@@ -17,9 +17,11 @@ from core.errors import InputError
 from model.draft import DraftDone, DraftEvent, DraftRequest, DraftWriter, Prepared
 from model.generator import GenerationParams, TextDelta
 from model.hf import HfGenerator
+from model.openai_compat import OpenAIGenerator
 from model.prompts import draft_messages
 from model.shape import shape, x_length
 from tests.http_server import LocalServer
+from tests.model.openai_emulator import OpenAIEmulator, Script
 from tests.model.recording import RecordingGenerator
 
 pytestmark = pytest.mark.slow
@@ -287,3 +289,25 @@ async def test_expanded_queries_are_searched_and_fused(
     assert searched[0][0] == "lessons from on-call nights"
     assert 2 <= len(searched[0]) <= 3  # the prompt plus up to two model-written queries
     assert "expansion_ms" in done.draft.timings
+
+
+async def test_a_speaker_label_the_model_opens_with_is_not_in_the_draft() -> None:
+    """A model that answers as in a transcript ("Sam Rivera:" on a line of its own, as the
+    bundled model did in bench/voice_bench.py): the stored draft starts with the words."""
+    emulator = OpenAIEmulator(models=("twin",))
+    emulator.script = Script(deltas=["Sam Rivera", ":\n\n", "I ship the small model first."])
+    await emulator.start()
+    try:
+        generator = await OpenAIGenerator.connect(emulator.url, "twin", context_length=4096)
+        twin = Twin(load_config({"owner.name": "Sam Rivera"}), generator=generator)
+        try:
+            async with twin.draft_writer() as writer:
+                done = done_of(await write(writer, DraftRequest("why small?", format="answer")))
+        finally:
+            await twin.aclose()
+            await generator.aclose()  # handed in: the twin does not own it
+    finally:
+        await emulator.close()
+    assert done.draft.output == "I ship the small model first."
+    stored = twin.drafts.get(done.draft.id)
+    assert stored is not None and stored.output == done.draft.output

@@ -356,3 +356,32 @@ def test_the_notes_say_why_and_where_it_stopped() -> None:
     partial = shape("no end at all", "answer", finish_reason="length")
     assert partial.text == "no end at all" and "mid-sentence" in partial.notes[0]
     assert shape("One. Two th", "answer", finish_reason="stop").notes == ()
+
+
+# --- a speaker label ------------------------------------------------------------------------
+
+
+def test_the_real_speaker_label_line_goes() -> None:
+    """The voice bench's base draft opens with its owner's name as a transcript label."""
+    text = raw("handmade-answer-speaker-label.txt")
+    assert text.startswith("Simon Willison:\n")
+    out = shape(text, "answer", speakers=("Simon Willison",)).text
+    assert out.startswith("I'm excited to announce") and out == text.split("\n", 1)[1].strip()
+    # Without the owner's name it is not known to be a label: it stays.
+    assert shape(text, "answer").text.startswith("Simon Willison:")
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Assistant:\nSQLite is enough.", "SQLite is enough."),
+        ("**Sam Rivera:**\n\nI ship small.", "I ship small."),
+        ("sam rivera:\nI ship small.", "I ship small."),
+        # Not a label: the owner's own heading, a name inside a line, a label and nothing else.
+        ("Lessons learned:\nShip small.", "Lessons learned:\nShip small."),
+        ("Sam Rivera: shipping small.\nMore.", "Sam Rivera: shipping small.\nMore."),
+        ("Sam Rivera:", "Sam Rivera:"),
+    ],
+)
+def test_only_a_line_that_just_names_the_speaker_goes(text: str, kept: str) -> None:
+    assert shape(text, "answer", speakers=("Sam Rivera", "")).text == kept
