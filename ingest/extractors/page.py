@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
@@ -70,9 +71,20 @@ def platform_for(url: str) -> str:
     return "web"
 
 
+# trafilatura parses every page with one module-level lxml parser, and lxml parsers must
+# not be shared between threads: pages parsed at once in the ingest's worker threads
+# crashed the process ("double free or corruption"). One page at a time.
+_PARSING = threading.Lock()
+
+
 def parse_article(html: str, url: str, *, platform: str | None = None) -> Document:
     """The main text and metadata of one HTML page; no network. `ExtractionError` when the
-    page holds no article text."""
+    page holds no article text. Safe from any thread (pages are parsed one at a time)."""
+    with _PARSING:
+        return _parse_article(html, url, platform)
+
+
+def _parse_article(html: str, url: str, platform: str | None) -> Document:
     tree = load_html(html)
     if tree is None:
         raise ExtractionError(url, "the response is not an HTML page")

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -356,3 +357,48 @@ def test_matches_any_http_url_only() -> None:
     assert extractor.matches("https://example.com/a") and extractor.matches("http://x.test/")
     assert not extractor.matches("ftp://example.com/a")
     assert not extractor.matches("file:///tmp/a.html")
+
+
+def test_pages_are_parsed_one_at_a_time_from_any_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ingest parses pages in worker threads. trafilatura parses with one module-level
+    lxml parser, which two threads must never use at once (a CI run crashed with "double
+    free or corruption" with two threads in lxml's `document_fromstring`). The real parser
+    runs here; it is only watched, to count how many threads are inside it at once."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ingest.extractors import page as page_module
+
+    inside, most = 0, 0
+    count = threading.Lock()
+    real_load_html = page_module.load_html  # type: ignore[attr-defined]
+
+    def watched(html: str) -> Any:
+        nonlocal inside, most
+        with count:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.005)  # a window for another thread to come in
+        try:
+            return real_load_html(html)
+        finally:
+            with count:
+                inside -= 1
+
+    monkeypatch.setattr(page_module, "load_html", watched)
+    pages = sorted(PAGES.glob("*.html"))
+    url = "https://x.example/"
+    alone = {page.name: parse_article(page.read_text(encoding="utf-8"), url) for page in pages}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        together = list(
+            pool.map(
+                lambda page: (page.name, parse_article(page.read_text(encoding="utf-8"), url)),
+                pages * 3,
+            )
+        )
+    assert most == 1
+    assert all(
+        replace(document, fetched_at=alone[name].fetched_at) == alone[name]
+        for name, document in together
+    )
