@@ -91,7 +91,10 @@ async def test_a_draft_is_grounded_in_retrieved_writing_and_recorded(
     stored = app.drafts.get(done.draft.id)
     assert stored is not None
     assert stored.output  # what streamed, shaped for LinkedIn (model/shape.py)
-    assert stored.output == shape(streamed, "linkedin", finish_reason=stored.finish_reason).text
+    expected = shape(
+        streamed, "linkedin", finish_reason=stored.finish_reason, speakers=("Sam Rivera",)
+    )
+    assert stored.output == expected.text
     assert stored.prompt == "Why should I try retrieval before fine-tuning?"
     assert stored.format == "linkedin" and stored.user == "owner"
     assert hits[0].chunk.chunk_id in stored.chunk_ids
