@@ -3,11 +3,9 @@ sample, the `openai` backend against the emulator, and every bad input the issue
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,7 @@ from click.testing import CliRunner
 
 from bot.cli.main import cli
 from tests.http_server import ThreadedServer
-from tests.model.openai_emulator import OpenAIEmulator
+from tests.model.openai_emulator import OpenAIEmulator, emulator_thread
 
 pytestmark = pytest.mark.slow
 
@@ -61,18 +59,8 @@ def ingested() -> None:
 @pytest.fixture
 def emulator() -> Iterator[OpenAIEmulator]:
     """The OpenAI-compatible emulator on its own loop and thread (the CLI runs its own)."""
-    loop = asyncio.new_event_loop()
-    server = OpenAIEmulator(models=("sam-twin",))
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
-    try:
+    with emulator_thread(("sam-twin",)) as server:
         yield server
-    finally:
-        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 def test_draft_json_has_text_sources_model_and_timings(ingested: None) -> None:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -161,3 +164,21 @@ class OpenAIEmulator:
             await send(json.dumps(usage))
         await send("[DONE]")
         self.completed += 1
+
+
+@contextmanager
+def emulator_thread(models: tuple[str, ...] = ("twin",)) -> Iterator[OpenAIEmulator]:
+    """The emulator on its own loop and thread, for code that runs its own loop (the CLI
+    in-process) or another process (a child reaches it over loopback)."""
+    loop = asyncio.new_event_loop()
+    server = OpenAIEmulator(models=models)
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

@@ -4,22 +4,18 @@ output in a file the test watches, killed with SIGKILL the moment a condition ho
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import make_url
 
 from bot.config import load_config
-from tests.model.openai_emulator import OpenAIEmulator
 
 REPO = Path(__file__).resolve().parents[2]
 WAIT = 300.0  # seconds a condition may take before the harness gives up
@@ -91,20 +87,3 @@ def stored_documents(home: Path) -> int:
 def lines(child: Child, mark: str) -> Callable[[], int]:
     """How many lines of `child`'s output hold `mark`."""
     return lambda: sum(mark in line for line in child.output().splitlines())
-
-
-@contextmanager
-def emulator_thread(models: tuple[str, ...] = ("twin",)) -> Iterator[OpenAIEmulator]:
-    """The OpenAI-compatible emulator on its own loop and thread (children reach it)."""
-    loop = asyncio.new_event_loop()
-    server = OpenAIEmulator(models=models)
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
-    try:
-        yield server
-    finally:
-        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()

@@ -26,8 +26,8 @@ from bot.schedules.digest_log import DigestLog, digests
 from bot.twin import Twin
 from ingest.warehouse.schema import documents
 from tests.http_server import FIXTURES, ThreadedServer
-from tests.model.openai_emulator import Script
-from tests.reliability.children import Child, emulator_thread, lines, stored_documents
+from tests.model.openai_emulator import Script, emulator_thread
+from tests.reliability.children import Child, lines, stored_documents
 from tests.reliability.consistency import assert_consistent, fault
 
 pytestmark = pytest.mark.slow
