@@ -228,15 +228,7 @@ class ChatHandler:
                     self.metrics.draft_finished(
                         record.timings["completion_tokens"], record.timings["tokens_per_second"]
                     )
-                yield DraftFinal(
-                    record.id,
-                    record.output,
-                    record.format,
-                    record.sources,
-                    record.notes,
-                    record.finish_reason,
-                    describe_model(record.model_id, record.backend, record.model_version),
-                )
+                yield DraftFinal.of(record)
         finally:
             self._drafts.pop(user.key, None)
             if not flight.task.done():  # the adapter stopped listening

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from model.records import SourceRef, sources_by_role
+from model.naming import describe_model
+from model.records import DraftRecord, SourceRef, sources_by_role
 
 FeedbackAction = Literal["up", "down", "regenerate", "edit"]
 FEEDBACK_ACTIONS: tuple[FeedbackAction, ...] = ("up", "down", "regenerate", "edit")
@@ -58,6 +59,20 @@ class DraftFinal:
     notes: tuple[str, ...]
     finish_reason: str
     model: str = ""  # the model that wrote it, in words (model.naming.describe_model)
+
+    @classmethod
+    def of(cls, record: DraftRecord) -> DraftFinal:
+        """The reply for a finished draft as it was stored."""
+        model = describe_model(record.model_id, record.backend, record.model_version)
+        return cls(
+            record.id,
+            record.output,
+            record.format,
+            record.sources,
+            record.notes,
+            record.finish_reason,
+            model,
+        )
 
     @property
     def footer(self) -> str:

@@ -30,7 +30,6 @@ from bot.chat.telegram.webhook import SECRET_HEADER
 from bot.twin import Twin
 from core.errors import ConfigError
 from model.generator import GenerationEvent, GenerationParams, Generator, Message, TextDelta
-from model.naming import describe_model
 from model.records import SourceRef
 from tests.bot.telegram_emulator import Call, TelegramEmulator, visible_text
 from tests.chat_support import chat_handler
@@ -98,15 +97,7 @@ def settled(chat_id: int) -> Any:
 def last_final(twin: Twin) -> DraftFinal:
     """The last draft as the handler finished it."""
     [record] = twin.drafts.recent(1)
-    return DraftFinal(
-        record.id,
-        record.output,
-        record.format,
-        record.sources,
-        record.notes,
-        record.finish_reason,
-        describe_model(record.model_id, record.backend, record.model_version),
-    )
+    return DraftFinal.of(record)
 
 
 def expected_text(twin: Twin) -> tuple[str, str]:
