@@ -1,8 +1,8 @@
 """The search side of the twin, built from config: the embedder, the chunker, the index
 (checked against what it was built with), and what a search finds held to what the
-warehouse still stores. `Twin` holds each part once; this
-module says how each is made, and imports what a part needs only when it is made
-(`sources` and `forget` never import the model stack or open the index)."""
+warehouse still stores. `Twin` holds each part once; this module says how each is made,
+and imports what a part needs only when it is made (`sources` and `forget` never import
+the model stack or open the index)."""
 
 from __future__ import annotations
 

@@ -218,9 +218,9 @@ def strip_speaker(text: str, names: Sequence[str]) -> str:
     "**Assistant:**"), as in a transcript: a label the model writes, not the owner's words.
     Only the owner's `names` and the assistant's own count; "Lessons learned:" stays."""
     first, _, rest = text.partition("\n")
-    label = first.strip().strip("*_ ").removesuffix(":").strip().lower()
+    line = first.strip().strip("*_ ")
     known = {n.strip().lower() for n in names if n.strip()} | _SPEAKERS
-    if first.strip().strip("*_ ").endswith(":") and label in known and rest.strip():
+    if line.endswith(":") and line[:-1].strip().lower() in known and rest.strip():
         return rest.strip()
     return text
 
