@@ -18,20 +18,24 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 # llama.cpp for fast drafting on a CPU (the llamacpp backend). PyPI has no Linux wheels for
 # it, so it is built from source, once: only the libraries (no tools, tests, server or
-# multimodal), on every core, without AMX tile instructions (llama.cpp's AMX kernels
-# fault on virtual machines that report AMX, this one included) and without OpenMP:
-# torch (the embedder) loads its own libgomp.so.1, a process then shares one OpenMP
-# runtime between them, and with more OpenMP threads than cores libgomp stops spinning:
-# llama.cpp decoded 3x slower beside the embedder. ggml's own thread pool does not care.
+# multimodal), on every core, for this machine's CPU, and without OpenMP: torch (the
+# embedder) loads its own libgomp.so.1, a process then shares one OpenMP runtime between
+# them, and with more OpenMP threads than cores libgomp stops spinning: llama.cpp decoded
+# 3x slower beside the embedder. ggml's own thread pool does not care.
+# On a CPU with AMX (Intel Xeon 4th gen and later) llama.cpp's AMX kernels read a prompt
+# and decode about twice as fast (bench/RESULTS.md), but as released they crash on the
+# first long prompt: patches/llama-cpp-python-amx-tile-config.patch fixes that. Where the
+# patch does not apply (another LLAMA_CPP_SPEC), the build leaves AMX out.
 LLAMA_CPP_SPEC ?= llama-cpp-python==0.3.36
+LLAMA_PATCH := patches/llama-cpp-python-amx-tile-config.patch
 NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 LLAMA_CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 	-DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF -DLLAVA_BUILD=OFF \
-	-DGGML_OPENMP=OFF -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
-# The built wheel is kept here, one folder per version and flags (pip's own cache would
-# hand back a wheel built with other flags: it keys on the version alone).
-LLAMA_WHEELS ?= $(HOME)/.cache/llm-twin/llama-wheels/$(shell echo "$(LLAMA_CPP_SPEC) \
-	$(LLAMA_CMAKE_ARGS)" | sha256sum | cut -c1-12)
+	-DGGML_OPENMP=OFF
+# The built wheel is kept here, one folder per version, flags and patch (pip's own cache
+# would hand back a wheel built otherwise: it keys on the version alone).
+LLAMA_WHEELS ?= $(HOME)/.cache/llm-twin/llama-wheels/$(shell { echo "$(LLAMA_CPP_SPEC) \
+	$(LLAMA_CMAKE_ARGS)"; cat $(LLAMA_PATCH); } | sha256sum | cut -c1-12)
 QUERY ?= should I fine-tune or use retrieval?
 PROMPT ?= why I try retrieval before fine-tuning
 DEMO_HOME ?= .twin-demo
@@ -57,10 +61,21 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 llamacpp: | $(BIN)/python
 	@start=$$(date +%s); wheel=$$(ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl 2>/dev/null); \
 	if [ -z "$$wheel" ]; then \
-		echo "llama-cpp-python: building it once (about 5 minutes on 2 cores; the wheel is \
+		echo "llama-cpp-python: building it once (about 3 minutes on 2 cores; the wheel is \
 	kept in $(LLAMA_WHEELS))"; \
-		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip wheel \
-			-q --no-deps --no-cache-dir -w $(LLAMA_WHEELS) "$(LLAMA_CPP_SPEC)" || rm -rf $(LLAMA_WHEELS); \
+		src=$$(mktemp -d); args="$(LLAMA_CMAKE_ARGS)"; \
+		$(BIN)/pip download -q --no-deps --no-binary :all: -d "$$src" "$(LLAMA_CPP_SPEC)" \
+			2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; \
+		tar xzf "$$src"/llama_cpp_python-*.tar.gz -C "$$src"; \
+		if ! (cd "$$src"/llama_cpp_python-*/ && git apply "$(CURDIR)/$(LLAMA_PATCH)"); then \
+			echo "llama-cpp-python: $(LLAMA_PATCH) does not apply to $(LLAMA_CPP_SPEC), \
+	so this build leaves llama.cpp's AMX kernels out"; \
+			args="$$args -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'"; \
+		fi; \
+		CMAKE_ARGS="$$args" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip wheel \
+			-q --no-deps --no-cache-dir -w $(LLAMA_WHEELS) "$$src"/llama_cpp_python-*/ \
+			|| rm -rf $(LLAMA_WHEELS); \
+		rm -rf "$$src"; \
 		wheel=$$(ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl 2>/dev/null); \
 	fi; \
 	if [ -n "$$wheel" ] && $(BIN)/pip install -q --force-reinstall --no-deps "$$wheel" \

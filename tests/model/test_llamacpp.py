@@ -238,3 +238,36 @@ def test_the_build_runs_without_openmp(tmp_path: Path) -> None:
     assert done.stdout.split() == ["True", "False"], (
         "llama.cpp was built with OpenMP: make llamacpp"
     )
+
+
+def cpu_flags() -> set[str]:
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return {flag for line in info.splitlines() if line.startswith("flags") for flag in line.split()}
+
+
+@pytest.mark.skipif("amx_int8" not in cpu_flags(), reason="this CPU has no AMX")
+def test_a_long_prompt_runs_on_the_amx_kernels_where_the_cpu_has_them() -> None:
+    """On a CPU with AMX the build uses llama.cpp's AMX kernels (about twice as fast:
+    bench/RESULTS.md). As released they crashed the process on the first prompt of 32
+    tokens or more (ldtilecfg on a tile configuration the optimiser had not written);
+    patches/llama-cpp-python-amx-tile-config.patch fixes that. In a child process, so a
+    crash fails this test instead of ending the run."""
+    script = (
+        "import llama_cpp\n"
+        "print(llama_cpp.llama_print_system_info().decode(), flush=True)\n"
+        f"llama = llama_cpp.Llama(model_path={str(bundled_gguf())!r}, n_ctx=1024,\n"
+        "                         n_threads=2, verbose=True)\n"
+        "tokens = llama.tokenize(b'SQLite is a good first warehouse. ' * 60)[:300]\n"
+        "out = llama.create_completion(tokens, max_tokens=8, temperature=0.0)\n"
+        "print('decoded', out['usage']['completion_tokens'], flush=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
+    assert "AMX_INT8 = 1" in done.stdout, "llama.cpp was built without AMX: make llamacpp"
+    assert "AMX model buffer size" in done.stderr, "the weights were not placed for AMX"
+    assert "decoded 8" in done.stdout
