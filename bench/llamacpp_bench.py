@@ -7,7 +7,8 @@ warm-up, then `--repeats` rounds, each running every leg back to back:
 a. Decode tokens/s and time to first token: `hf` (transformers on the dequantized GGUF),
    `llamacpp` (our backend's `stream()`), and `plain` (llama-cpp-python's own
    `create_completion(stream=True)` on the same prompt tokens, a second `Llama` on the
-   same file: the baseline for the backend's overhead).
+   same file with the same threads and prompt step: the baseline for the backend's
+   overhead).
    Each round's system prompt starts with its round number, so no leg reuses a cached
    prompt. Targets: llamacpp decode ≥ 5 × hf; llamacpp ≥ 0.9 × plain; TTFT no worse
    than hf.
@@ -115,14 +116,18 @@ async def speed(args: argparse.Namespace) -> dict[str, Any]:
     import llama_cpp
 
     from model.hf import HfGenerator, default_model_source
-    from model.llamacpp import LlamaCppGenerator
+    from model.llamacpp import PROMPT_UBATCH, LlamaCppGenerator
 
     cache = Path(tempfile.mkdtemp(prefix="bench-models-"))
     hf = HfGenerator(default_model_source(), cache_dir=cache)
     weights = args.gguf or gguf()
     ours = LlamaCppGenerator(weights, max_seq_len=4096, threads=args.threads)
     plain = llama_cpp.Llama(
-        model_path=str(weights), n_ctx=4096, n_threads=ours.threads, verbose=False
+        model_path=str(weights),
+        n_ctx=4096,
+        n_threads=ours.threads,
+        n_ubatch=PROMPT_UBATCH,
+        verbose=False,
     )
     results: dict[str, Any] = {}
     for target in args.prompt_tokens:

@@ -56,6 +56,11 @@ def decode_threads() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+# Prompt tokens fed to llama.cpp per step: 256 read a 1,500-token prompt 7 % faster than
+# llama-cpp-python's 512 (attention over a longer step costs more than the step saves).
+PROMPT_UBATCH = 256
+
+
 @dataclass(eq=False)
 class _Job(ThreadedJob):
     params: GenerationParams
@@ -116,6 +121,7 @@ class LlamaCppGenerator:
                 model_path=str(model_path),
                 n_ctx=max_seq_len,
                 n_threads=self.threads,
+                n_ubatch=PROMPT_UBATCH,
                 lora_path=str(adapter) if adapter is not None else None,
                 seed=seed if seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED,
                 verbose=False,
