@@ -7,7 +7,7 @@ warm-up, then `--repeats` rounds, each running every leg back to back:
 a. Decode tokens/s and time to first token: `hf` (transformers on the dequantized GGUF),
    `llamacpp` (our backend's `stream()`), and `plain` (llama-cpp-python's own
    `create_completion(stream=True)` on the same prompt tokens, a second `Llama` on the
-   same file with the same threads and prompt step: the baseline for the backend's
+   same file with the same threads and context options: the baseline for the backend's
    overhead).
    Each round's system prompt starts with its round number, so no leg reuses a cached
    prompt. Targets: llamacpp decode ≥ 5 × hf; llamacpp ≥ 0.9 × plain; TTFT no worse
@@ -116,7 +116,7 @@ async def speed(args: argparse.Namespace) -> dict[str, Any]:
     import llama_cpp
 
     from model.hf import HfGenerator, default_model_source
-    from model.llamacpp import PROMPT_UBATCH, LlamaCppGenerator
+    from model.llamacpp import LlamaCppGenerator, context_options
 
     cache = Path(tempfile.mkdtemp(prefix="bench-models-"))
     hf = HfGenerator(default_model_source(), cache_dir=cache)
@@ -126,7 +126,7 @@ async def speed(args: argparse.Namespace) -> dict[str, Any]:
         model_path=str(weights),
         n_ctx=4096,
         n_threads=ours.threads,
-        n_ubatch=PROMPT_UBATCH,
+        **context_options(),
         verbose=False,
     )
     results: dict[str, Any] = {}

@@ -56,9 +56,17 @@ def decode_threads() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-# Prompt tokens fed to llama.cpp per step: 256 read a 1,500-token prompt 7 % faster than
-# llama-cpp-python's 512 (attention over a longer step costs more than the step saves).
-PROMPT_UBATCH = 256
+def context_options() -> dict[str, int]:
+    """How the backend sets up llama.cpp's context beyond size and threads (the bench's
+    plain llama-cpp-python leg uses the same):
+    - prompts are read 256 tokens a step, not 512: a 1,500-token prompt 7 % faster
+      (attention over a longer step costs more than the step saves);
+    - attention keys are cached as Q8_0 (values stay F16): decoding after a 1,500-token
+      prompt reads half the key bytes, 8 % faster, and the bundled model's perplexity on
+      six TIL notes moved from 11.652 to 11.648 (bench/RESULTS.md)."""
+    import llama_cpp
+
+    return {"n_ubatch": 256, "type_k": llama_cpp.GGML_TYPE_Q8_0}
 
 
 @dataclass(eq=False)
@@ -121,7 +129,7 @@ class LlamaCppGenerator:
                 model_path=str(model_path),
                 n_ctx=max_seq_len,
                 n_threads=self.threads,
-                n_ubatch=PROMPT_UBATCH,
+                **context_options(),
                 lora_path=str(adapter) if adapter is not None else None,
                 seed=seed if seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED,
                 verbose=False,

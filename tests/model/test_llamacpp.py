@@ -18,7 +18,12 @@ from core.errors import ConfigError
 from model.backends import open_generator, with_backend
 from model.generator import Finished, GenerationParams, Message, TextDelta
 from model.hf import default_model_source
-from model.llamacpp import LlamaCppGenerator, decode_threads, llama_cpp_available
+from model.llamacpp import (
+    LlamaCppGenerator,
+    context_options,
+    decode_threads,
+    llama_cpp_available,
+)
 from model.settings import ModelSettings
 from model.worker import ModelWorker
 
@@ -271,3 +276,31 @@ def test_a_long_prompt_runs_on_the_amx_kernels_where_the_cpu_has_them() -> None:
     assert "AMX_INT8 = 1" in done.stdout, "llama.cpp was built without AMX: make llamacpp"
     assert "AMX model buffer size" in done.stderr, "the weights were not placed for AMX"
     assert "decoded 8" in done.stdout
+
+
+def test_the_backends_cache_keeps_the_models_perplexity() -> None:
+    """The backend caches attention keys as Q8_0 (faster decoding after a long prompt):
+    the bundled model predicts the sample posts as well as with llama.cpp's full F16 cache
+    (here 36.08 against 36.21; Q4_1 keys give 37.00, Q4_0 37.75, and fail this)."""
+    import llama_cpp
+    import numpy as np
+
+    note = Path(__file__).resolve().parents[2] / "sample"
+    text = " ".join(p.read_text(encoding="utf-8") for p in sorted(note.glob("*.md")))
+
+    def perplexity(**options: int) -> float:
+        llama = llama_cpp.Llama(
+            model_path=str(bundled_gguf()), n_ctx=1024, logits_all=True, verbose=False, **options
+        )
+        tokens = llama.tokenize(text.encode())[:800]
+        llama.eval(tokens)
+        logits = np.asarray(llama.scores[: len(tokens)], dtype=np.float64)
+        llama.close()
+        logits -= logits.max(axis=1, keepdims=True)
+        logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        picked = logp[np.arange(len(tokens) - 1), tokens[1:]]
+        return float(np.exp(-picked.mean()))
+
+    full = perplexity(type_k=llama_cpp.GGML_TYPE_F16)
+    ours = perplexity(**context_options())
+    assert abs(ours - full) / full < 0.01, (ours, full)
