@@ -304,3 +304,35 @@ def test_the_backends_cache_keeps_the_models_perplexity() -> None:
     full = perplexity(type_k=llama_cpp.GGML_TYPE_F16)
     ours = perplexity(**context_options())
     assert abs(ours - full) / full < 0.01, (ours, full)
+
+
+async def test_a_shared_prompt_start_is_read_once_in_whole_steps() -> None:
+    """Drafts share their system brief: the next prompt reads only what follows the part
+    it shares, cut to whole 256-token steps (a prompt read from an unaligned position is
+    slower), and writes exactly what a fresh model writes."""
+    brief = "You write as Sam Rivera: short, concrete, first person, no hashtags. " * 45
+    first = [Message("system", brief), Message("user", "Write about SQLite.")]
+    second = [Message("system", brief), Message("user", "Write about on-call notes.")]
+    unrelated = [Message("system", "Plain posts."), Message("user", "Write about tests.")]
+    params = replace(GREEDY, max_new_tokens=16)
+    generator = LlamaCppGenerator(bundled_gguf(), max_seq_len=2048)
+    fresh = LlamaCppGenerator(bundled_gguf(), max_seq_len=2048)
+    try:
+        one, two = generator.encode(first), generator.encode(second)
+        shared = next(i for i, (a, b) in enumerate(zip(one, two, strict=False)) if a != b)
+        assert shared > 512
+        await collect(generator.stream(first, params))
+        assert generator.prompt_tokens_read == len(generator.encode(first))
+
+        before = generator.prompt_tokens_read
+        text, _ = await collect(generator.stream(second, params))
+        read = generator.prompt_tokens_read - before
+        assert read == len(generator.encode(second)) - shared // 256 * 256
+        assert text == (await collect(fresh.stream(second, params)))[0]
+
+        before = generator.prompt_tokens_read
+        await collect(generator.stream(unrelated, params))
+        assert generator.prompt_tokens_read - before == len(generator.encode(unrelated))
+    finally:
+        await generator.aclose()
+        await fresh.aclose()
