@@ -22,12 +22,13 @@ TORCH_SPEC ?= torch==2.13.0
 # embedder) loads its own libgomp.so.1, a process then shares one OpenMP runtime between
 # them, and with more OpenMP threads than cores libgomp stops spinning: llama.cpp decoded
 # 3x slower beside the embedder. ggml's own thread pool does not care.
+# Our fixes to the vendored llama.cpp (patches/, each file says why) are applied first.
 # On a CPU with AMX (Intel Xeon 4th gen and later) llama.cpp's AMX kernels read a prompt
 # and decode about twice as fast (bench/RESULTS.md), but as released they crash on the
-# first long prompt: patches/llama-cpp-python-amx-tile-config.patch fixes that. Where the
-# patch does not apply (another LLAMA_CPP_SPEC), the build leaves AMX out.
+# first long prompt: the amx patch fixes that, and where it does not apply (another
+# LLAMA_CPP_SPEC) the build leaves AMX out. A fix that does not apply is skipped, saying so.
 LLAMA_CPP_SPEC ?= llama-cpp-python==0.3.36
-LLAMA_PATCH := patches/llama-cpp-python-amx-tile-config.patch
+LLAMA_PATCHES := $(sort $(wildcard patches/llama-cpp-python-*.patch))
 NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 LLAMA_CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 	-DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF -DLLAVA_BUILD=OFF \
@@ -35,7 +36,7 @@ LLAMA_CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 # The built wheel is kept here, one folder per version, flags and patch (pip's own cache
 # would hand back a wheel built otherwise: it keys on the version alone).
 LLAMA_WHEELS ?= $(HOME)/.cache/llm-twin/llama-wheels/$(shell { echo "$(LLAMA_CPP_SPEC) \
-	$(LLAMA_CMAKE_ARGS)"; cat $(LLAMA_PATCH); } | sha256sum | cut -c1-12)
+	$(LLAMA_CMAKE_ARGS)"; cat $(LLAMA_PATCHES); } | sha256sum | cut -c1-12)
 QUERY ?= should I fine-tune or use retrieval?
 PROMPT ?= why I try retrieval before fine-tuning
 DEMO_HOME ?= .twin-demo
@@ -67,11 +68,15 @@ llamacpp: | $(BIN)/python
 		$(BIN)/pip download -q --no-deps --no-binary :all: -d "$$src" "$(LLAMA_CPP_SPEC)" \
 			2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; \
 		tar xzf "$$src"/llama_cpp_python-*.tar.gz -C "$$src"; \
-		if ! (cd "$$src"/llama_cpp_python-*/ && git apply "$(CURDIR)/$(LLAMA_PATCH)"); then \
-			echo "llama-cpp-python: $(LLAMA_PATCH) does not apply to $(LLAMA_CPP_SPEC), \
-	so this build leaves llama.cpp's AMX kernels out"; \
-			args="$$args -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'"; \
-		fi; \
+		for patch in $(LLAMA_PATCHES); do \
+			if ! (cd "$$src"/llama_cpp_python-*/ && git apply "$(CURDIR)/$$patch"); then \
+				echo "llama-cpp-python: $$patch does not apply to $(LLAMA_CPP_SPEC), so \
+	this build goes without it"; \
+				case "$$patch" in *amx*) \
+					args="$$args -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'";; \
+				esac; \
+			fi; \
+		done; \
 		CMAKE_ARGS="$$args" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip wheel \
 			-q --no-deps --no-cache-dir -w $(LLAMA_WHEELS) "$$src"/llama_cpp_python-*/ \
 			|| rm -rf $(LLAMA_WHEELS); \
