@@ -126,7 +126,7 @@ async def speed(args: argparse.Namespace) -> dict[str, Any]:
         model_path=str(weights),
         n_ctx=4096,
         n_threads=ours.threads,
-        **context_options(),
+        **context_options(quantized=True),  # the bundled Q4_1
         verbose=False,
     )
     results: dict[str, Any] = {}

@@ -115,6 +115,19 @@ def check_gguf(path: Path, key: str, *, kind: str = "model") -> None:
         )
 
 
+def has_quantized_weights(path: Path) -> bool:
+    """Whether the GGUF holds quantized matrices (Q4_1, Q8_0, …) rather than float ones."""
+    from gguf import GGMLQuantizationType, GGUFReader
+
+    floats = {
+        GGMLQuantizationType.F32,
+        GGMLQuantizationType.F16,
+        GGMLQuantizationType.BF16,
+        GGMLQuantizationType.F64,
+    }
+    return any(tensor.tensor_type not in floats for tensor in GGUFReader(path).tensors)
+
+
 def check_adapter_fits(adapter: Path, model: Path) -> None:
     """Refuse a GGUF LoRA adapter whose tensors do not fit `model`'s weights (made for
     another base): llama.cpp itself only logs the mismatch and fails on the first token."""

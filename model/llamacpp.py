@@ -32,7 +32,7 @@ from model.generator import (
     ThreadedJob,
     render_transcript,
 )
-from model.gguf import check_adapter_fits, check_gguf
+from model.gguf import check_adapter_fits, check_gguf, has_quantized_weights
 from model.hf import resolve_model_source
 from model.settings import ModelSettings
 
@@ -61,17 +61,19 @@ def decode_threads() -> int:
 CACHE_STEP = 256
 
 
-def context_options() -> dict[str, int]:
+def context_options(*, quantized: bool) -> dict[str, int]:
     """How the backend sets up llama.cpp's context beyond size and threads (the bench's
     plain llama-cpp-python leg uses the same):
     - prompts are read CACHE_STEP (256) tokens a step, not 512: a 1,500-token prompt 7 %
       faster (attention over a longer step costs more than the step saves);
-    - attention keys are cached as Q8_0 (values stay F16): decoding after a 1,500-token
-      prompt reads half the key bytes, 8 % faster, and the bundled model's perplexity on
-      six TIL notes moved from 11.652 to 11.648 (bench/RESULTS.md)."""
+    - for a `quantized` model, attention keys are cached as Q8_0 (values stay F16):
+      decoding after a 1,500-token prompt reads half the key bytes, 8 % faster, and the
+      bundled Q4_1 model's perplexity on six TIL notes moved from 11.652 to 11.648
+      (bench/RESULTS.md). A float model keeps F16 keys: its drafts stay exactly hf's."""
     import llama_cpp
 
-    return {"n_ubatch": CACHE_STEP, "type_k": llama_cpp.GGML_TYPE_Q8_0}
+    keys = llama_cpp.GGML_TYPE_Q8_0 if quantized else llama_cpp.GGML_TYPE_F16
+    return {"n_ubatch": CACHE_STEP, "type_k": keys}
 
 
 @dataclass(eq=False)
@@ -134,7 +136,7 @@ class LlamaCppGenerator:
                 model_path=str(model_path),
                 n_ctx=max_seq_len,
                 n_threads=self.threads,
-                **context_options(),
+                **context_options(quantized=has_quantized_weights(model_path)),
                 lora_path=str(adapter) if adapter is not None else None,
                 seed=seed if seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED,
                 verbose=False,
