@@ -256,8 +256,8 @@ def cpu_flags() -> set[str]:
 @pytest.mark.skipif("amx_int8" not in cpu_flags(), reason="this CPU has no AMX")
 def test_a_long_prompt_runs_on_the_amx_kernels_where_the_cpu_has_them() -> None:
     """On a CPU with AMX the build uses llama.cpp's AMX kernels (about twice as fast:
-    bench/RESULTS.md). As released they crashed the process on the first prompt of 32
-    tokens or more (ldtilecfg on a tile configuration the optimiser had not written);
+    bench/RESULTS.md). As released they crashed the process on the first prompt (SIGSEGV:
+    ldtilecfg on a tile configuration the optimiser had not written);
     patches/llama-cpp-python-amx-tile-config.patch fixes that. In a child process, so a
     crash fails this test instead of ending the run."""
     script = (
