@@ -270,7 +270,7 @@ class LlamaCppGenerator:
         width = min(len(cached), len(tokens))
         differ = np.flatnonzero(cached[:width] != np.asarray(tokens[:width], dtype=cached.dtype))
         shared = int(differ[0]) if differ.size else width
-        keep = min(shared, len(tokens) - 1) // CACHE_STEP * CACHE_STEP
+        keep = max(0, min(shared, len(tokens) - 1)) // CACHE_STEP * CACHE_STEP
         llama.n_tokens = keep  # generate() keeps the cache up to here and drops the rest
         return keep
 
