@@ -114,7 +114,9 @@ def plain_stream(llama: Any, tokens: list[int], new_tokens: int) -> dict[str, fl
 
 async def speed(args: argparse.Namespace) -> dict[str, Any]:
     import llama_cpp
+    from gguf import GGUFReader
 
+    from model.gguf import has_quantized_weights
     from model.hf import HfGenerator, default_model_source
     from model.llamacpp import LlamaCppGenerator, context_options
 
@@ -126,7 +128,7 @@ async def speed(args: argparse.Namespace) -> dict[str, Any]:
         model_path=str(weights),
         n_ctx=4096,
         n_threads=ours.threads,
-        **context_options(quantized=True),  # the bundled Q4_1
+        **context_options(quantized=has_quantized_weights(GGUFReader(weights))),
         verbose=False,
     )
     results: dict[str, Any] = {}

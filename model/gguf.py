@@ -13,10 +13,13 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError
 from core.offline import stay_offline
+
+if TYPE_CHECKING:
+    from gguf import GGUFReader
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +97,11 @@ def copy_rope_theta_to_top_level(config_path: Path) -> None:
         config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
 
 
-def check_gguf(path: Path, key: str, *, kind: str = "model") -> None:
+def check_gguf(path: Path, key: str, *, kind: str = "model") -> GGUFReader:
     """Refuse, naming the config `key`, a path that is missing or not a GGUF file, and an
-    adapter that is a whole model (or a model that is an adapter)."""
+    adapter that is a whole model (or a model that is an adapter). Returns the file's
+    reader for the caller's other questions: reading a GGUF's header takes ~2 s for the
+    bundled model (its vocabulary is 49,152 fields), so it is read once."""
     if not path.is_file():
         raise ConfigError(f"{key} {path} does not exist; point it at a .gguf file")
     with path.open("rb") as handle:
@@ -107,17 +112,19 @@ def check_gguf(path: Path, key: str, *, kind: str = "model") -> None:
             )
     from gguf import GGUFReader
 
-    field = GGUFReader(path).fields.get("general.type")
+    reader = GGUFReader(path)
+    field = reader.fields.get("general.type")
     declared = bytes(field.parts[field.data[0]]).decode() if field is not None else "model"
     if (declared == "adapter") != (kind == "adapter"):
         raise ConfigError(
             f"{key} {path} is a GGUF {declared}, not a{'n' if kind == 'adapter' else ''} {kind}"
         )
+    return reader
 
 
-def has_quantized_weights(path: Path) -> bool:
+def has_quantized_weights(gguf: GGUFReader) -> bool:
     """Whether the GGUF holds quantized matrices (Q4_1, Q8_0, …) rather than float ones."""
-    from gguf import GGMLQuantizationType, GGUFReader
+    from gguf import GGMLQuantizationType
 
     floats = {
         GGMLQuantizationType.F32,
@@ -125,16 +132,17 @@ def has_quantized_weights(path: Path) -> bool:
         GGMLQuantizationType.BF16,
         GGMLQuantizationType.F64,
     }
-    return any(tensor.tensor_type not in floats for tensor in GGUFReader(path).tensors)
+    return any(tensor.tensor_type not in floats for tensor in gguf.tensors)
 
 
-def check_adapter_fits(adapter: Path, model: Path) -> None:
+def check_adapter_fits(
+    adapter: Path, model: Path, adapter_gguf: GGUFReader, model_gguf: GGUFReader
+) -> None:
     """Refuse a GGUF LoRA adapter whose tensors do not fit `model`'s weights (made for
-    another base): llama.cpp itself only logs the mismatch and fails on the first token."""
-    from gguf import GGUFReader
-
-    have = {t.name: [int(n) for n in t.shape] for t in GGUFReader(model).tensors}
-    for tensor in GGUFReader(adapter).tensors:
+    another base): llama.cpp itself only logs the mismatch and fails on the first token.
+    The readers are the files' own, as check_gguf returned them."""
+    have = {t.name: [int(n) for n in t.shape] for t in model_gguf.tensors}
+    for tensor in adapter_gguf.tensors:
         if not tensor.name.endswith(".lora_a"):
             continue
         weight = tensor.name.removesuffix(".lora_a")

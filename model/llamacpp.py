@@ -126,17 +126,17 @@ class LlamaCppGenerator:
             import llama_cpp
         except ImportError as exc:
             raise ConfigError(INSTALL_HINT) from exc
-        check_gguf(model_path, "model.path")
+        model_gguf = check_gguf(model_path, "model.path")
         self.threads = threads or decode_threads()
         if adapter is not None:
-            check_gguf(adapter, "model.adapter", kind="adapter")
-            check_adapter_fits(adapter, model_path)
+            adapter_gguf = check_gguf(adapter, "model.adapter", kind="adapter")
+            check_adapter_fits(adapter, model_path, adapter_gguf, model_gguf)
         try:
             self._llama: Any = llama_cpp.Llama(
                 model_path=str(model_path),
                 n_ctx=max_seq_len,
                 n_threads=self.threads,
-                **context_options(quantized=has_quantized_weights(model_path)),
+                **context_options(quantized=has_quantized_weights(model_gguf)),
                 lora_path=str(adapter) if adapter is not None else None,
                 seed=seed if seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED,
                 verbose=False,

@@ -285,10 +285,10 @@ def test_the_backends_cache_keeps_the_models_perplexity(llama: LlamaCppGenerator
     37.75, and fail this). A float model keeps F16 keys (tests/training/test_gguf_export.py
     holds its drafts to hf's, token for token)."""
     import llama_cpp
+    import numpy as np
 
     options = context_options(quantized=True)
     assert llama._llama.context_params.type_k == options["type_k"]  # the bundled Q4_1
-    import numpy as np
 
     note = Path(__file__).resolve().parents[2] / "sample"
     text = " ".join(p.read_text(encoding="utf-8") for p in sorted(note.glob("*.md")))
@@ -327,12 +327,12 @@ async def test_a_shared_prompt_start_is_read_once_in_whole_steps() -> None:
         shared = next(i for i, (a, b) in enumerate(zip(one, two, strict=False)) if a != b)
         assert shared > 512
         await collect(generator.stream(first, params))
-        assert generator.prompt_tokens_read == len(generator.encode(first))
+        assert generator.prompt_tokens_read == len(one)
 
         before = generator.prompt_tokens_read
         text, _ = await collect(generator.stream(second, params))
         read = generator.prompt_tokens_read - before
-        assert read == len(generator.encode(second)) - shared // 256 * 256
+        assert read == len(two) - shared // 256 * 256
         assert text == (await collect(fresh.stream(second, params)))[0]
 
         before = generator.prompt_tokens_read
