@@ -61,17 +61,31 @@ def decode_threads() -> int:
 CACHE_STEP = 256
 
 
-def context_options(*, quantized: bool) -> dict[str, int]:
+def flash_attention_fixed() -> bool:
+    """Whether llama-cpp-python was built with our fix to flash attention on the CPU
+    (patches/llama-cpp-python-flash-attn-cpu.patch, applied by `make llamacpp`), which marks
+    the build with the module llama_cpp.llm_twin_flash_attn."""
+    import importlib.util
+
+    return importlib.util.find_spec("llama_cpp.llm_twin_flash_attn") is not None
+
+
+def context_options(*, quantized: bool) -> dict[str, Any]:
     """How the backend sets up llama.cpp's context beyond size and threads (the bench's
     plain llama-cpp-python leg uses the same):
     - prompts are read CACHE_STEP (256) tokens a step, not 512: a 1,500-token prompt 7 %
       faster (attention over a longer step costs more than the step saves);
-    - for a `quantized` model, attention keys are cached as Q8_0 (values stay F16):
-      decoding after a 1,500-token prompt reads half the key bytes, 8 % faster, and the
-      bundled Q4_1 model's perplexity on six TIL notes moved from 11.652 to 11.648
-      (bench/RESULTS.md). A float model keeps F16 keys: its drafts stay exactly hf's."""
+    - with our flash-attention fix in the build, flash attention, over an F16 cache (the
+      fix's kernels read F16): a 1,500-token prompt is read ~30 % faster and decoding after
+      it is ~10 % faster than without (bench/RESULTS.md). As released, flash attention on a
+      CPU decodes 2.6x slower after a long prompt, so a build without the fix leaves it off;
+    - without it, a `quantized` model caches its attention keys as Q8_0 (values stay F16):
+      decoding after a 1,500-token prompt reads half the key bytes, 8 % faster. A float
+      model keeps F16 keys: its drafts stay exactly hf's."""
     import llama_cpp
 
+    if flash_attention_fixed():
+        return {"n_ubatch": CACHE_STEP, "flash_attn": True}
     keys = llama_cpp.GGML_TYPE_Q8_0 if quantized else llama_cpp.GGML_TYPE_F16
     return {"n_ubatch": CACHE_STEP, "type_k": keys}
 

@@ -11,6 +11,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,7 @@ from model.llamacpp import (
     LlamaCppGenerator,
     context_options,
     decode_threads,
+    flash_attention_fixed,
     llama_cpp_available,
 )
 from model.settings import ModelSettings
@@ -279,21 +281,26 @@ def test_a_long_prompt_runs_on_the_amx_kernels_where_the_cpu_has_them() -> None:
 
 
 def test_the_backends_cache_keeps_the_models_perplexity(llama: LlamaCppGenerator) -> None:
-    """The backend caches a quantized model's attention keys as Q8_0 (faster decoding
-    after a long prompt): the bundled model predicts the sample posts as well as with
-    llama.cpp's full F16 cache (here 36.08 against 36.21; Q4_1 keys give 37.00, Q4_0
-    37.75, and fail this). A float model keeps F16 keys (tests/training/test_gguf_export.py
-    holds its drafts to hf's, token for token)."""
+    """The backend's context (context_options: flash attention over an F16 cache with our
+    fix in the build; without it Q8_0 keys for a quantized model) predicts the sample posts
+    as well as llama.cpp's plain F16 cache without flash attention: within 1 % (flash
+    attention 35.98 against 36.21; Q8_0 keys 36.08; Q4_1 keys, 37.00, and Q4_0, 37.75, fail
+    it). A float model keeps F16 keys (tests/training/test_gguf_export.py holds its drafts
+    to hf's, token for token)."""
     import llama_cpp
     import numpy as np
 
     options = context_options(quantized=True)
-    assert llama._llama.context_params.type_k == options["type_k"]  # the bundled Q4_1
+    made = llama._llama.context_params
+    if options.get("flash_attn"):
+        assert made.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+    else:
+        assert made.type_k == options["type_k"]  # the bundled Q4_1
 
     note = Path(__file__).resolve().parents[2] / "sample"
     text = " ".join(p.read_text(encoding="utf-8") for p in sorted(note.glob("*.md")))
 
-    def perplexity(**options: int) -> float:
+    def perplexity(**options: Any) -> float:
         llama = llama_cpp.Llama(
             model_path=str(bundled_gguf()), n_ctx=1024, logits_all=True, verbose=False, **options
         )
@@ -309,6 +316,60 @@ def test_the_backends_cache_keeps_the_models_perplexity(llama: LlamaCppGenerator
     full = perplexity(type_k=llama_cpp.GGML_TYPE_F16)
     ours = perplexity(**options)
     assert abs(ours - full) / full < 0.01, (ours, full)
+
+
+def test_flash_attention_decodes_what_plain_attention_does() -> None:
+    """make llamacpp builds llama.cpp with our flash-attention fix, and the backend turns
+    flash attention on with it. Decoding then runs the fix's kernel (the query heads that
+    share a key/value head together, a block of cache positions at a time, F32
+    accumulators). After a short prompt (most of the cache's 256-cell block masked) and
+    after a 1,300-token one (the cache split between the threads), fed the tokens llama.cpp
+    picks without flash attention, it gives the same logits within rounding: at most 0.97
+    and 1.31 apart here, 0.15 and 0.19 on average (released llama.cpp's flash attention:
+    0.95 and 1.71), and the same top token wherever that one leads by 0.1 or more (they part
+    only on near ties, 0.014 to 0.065 apart). A kernel mixing up heads or positions is tens
+    apart."""
+    import llama_cpp
+    import numpy as np
+
+    assert flash_attention_fixed(), "llama.cpp was built without our flash-attention fix"
+    assert context_options(quantized=True).get("flash_attn")
+    notes = sorted((Path(__file__).resolve().parents[1] / "fixtures" / "simonw_til").glob("*.md"))
+    long_text = "\n".join(p.read_text(encoding="utf-8") for p in notes)
+
+    def decode(text: str, limit: int, feed: list[int], *, flash: bool) -> list[Any]:
+        """The logits before each of 24 tokens: the greedy pick when `feed` is empty
+        (appended to it), else feed's tokens."""
+        model = llama_cpp.Llama(
+            model_path=str(bundled_gguf()),
+            n_ctx=2048,
+            n_threads=2,
+            n_ubatch=256,
+            flash_attn=flash,
+            verbose=False,
+        )
+        model.eval(model.tokenize(text.encode())[:limit])
+        greedy, steps = not feed, []
+        for i in range(24):
+            # the context's own logits (scores keeps none without logits_all)
+            logits = np.ctypeslib.as_array(model._ctx.get_logits(), shape=(model.n_vocab(),))
+            steps.append(logits.copy())
+            if greedy:
+                feed.append(int(np.argmax(logits)))
+            model.eval([feed[i]])
+        model.close()
+        return steps
+
+    for text, limit in ((MESSAGES[1].content, 38), (long_text, 1300)):
+        tokens: list[int] = []
+        plain = decode(text, limit, tokens, flash=False)
+        flash = decode(text, limit, tokens, flash=True)
+        apart = [float(np.abs(f - p).max()) for f, p in zip(flash, plain, strict=True)]
+        assert max(apart) < 2.0, (limit, apart)
+        for step, (f, p) in enumerate(zip(flash, plain, strict=True)):
+            second, first = np.sort(p)[-2:]
+            if first - second >= 0.1:
+                assert np.argmax(f) == np.argmax(p), (limit, step, first - second)
 
 
 async def test_a_shared_prompt_start_is_read_once_in_whole_steps() -> None:
