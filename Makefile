@@ -26,7 +26,9 @@ TORCH_SPEC ?= torch==2.13.0
 # On a CPU with AMX (Intel Xeon 4th gen and later) llama.cpp's AMX kernels read a prompt
 # and decode about twice as fast (bench/RESULTS.md), but as released they crash on the
 # first long prompt: the amx patch fixes that, and where it does not apply (another
-# LLAMA_CPP_SPEC) the build leaves AMX out. A fix that does not apply is skipped, saying so.
+# LLAMA_CPP_SPEC) the build leaves AMX out. The flash-attention patch marks the build
+# (llama_cpp.llm_twin_flash_attn): the backend turns flash attention on only with it.
+# A fix that does not apply is skipped, saying so.
 LLAMA_CPP_SPEC ?= llama-cpp-python==0.3.36
 LLAMA_PATCHES := $(sort $(wildcard patches/llama-cpp-python-*.patch))
 NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
