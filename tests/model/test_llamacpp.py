@@ -372,6 +372,29 @@ def test_flash_attention_decodes_what_plain_attention_does() -> None:
                 assert np.argmax(f) == np.argmax(p), (limit, step, first - second)
 
 
+async def test_a_build_without_the_fix_keeps_flash_attention_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Released llama.cpp's flash attention decodes 2.6x slower after a long prompt, so a
+    build without our fix's mark (a LLAMA_CPP_SPEC the patch no longer applies to) keeps
+    it off, with Q8_0 keys for a quantized model and F16 for a float one."""
+    import llama_cpp
+
+    monkeypatch.setitem(sys.modules, "llama_cpp.llm_twin_flash_attn", None)  # no mark
+    assert not flash_attention_fixed()
+    assert context_options(quantized=True) == {"n_ubatch": 256, "type_k": llama_cpp.GGML_TYPE_Q8_0}
+    assert context_options(quantized=False)["type_k"] == llama_cpp.GGML_TYPE_F16
+    generator = LlamaCppGenerator(bundled_gguf(), max_seq_len=512)
+    try:
+        made = generator._llama.context_params
+        assert made.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        assert made.type_k == llama_cpp.GGML_TYPE_Q8_0
+        text, finished = await collect(generator.stream(MESSAGES, GREEDY))
+        assert text and finished.completion_tokens > 0
+    finally:
+        await generator.aclose()
+
+
 async def test_a_shared_prompt_start_is_read_once_in_whole_steps() -> None:
     """Drafts share their system brief: the next prompt reads only what follows the part
     it shares, cut to whole 256-token steps (a prompt read from an unaligned position is
