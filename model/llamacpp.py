@@ -76,9 +76,10 @@ def context_options(*, quantized: bool) -> dict[str, Any]:
     - prompts are read CACHE_STEP (256) tokens a step, not 512: a 1,500-token prompt 7 %
       faster (attention over a longer step costs more than the step saves);
     - with our flash-attention fix in the build, flash attention, over an F16 cache (the
-      fix's kernels read F16): a 1,500-token prompt is read ~30 % faster and decoding after
-      it is ~10 % faster than without (bench/RESULTS.md). As released, flash attention on a
-      CPU decodes 2.6x slower after a long prompt, so a build without the fix leaves it off;
+      fix's kernels read F16): a 1,500-token prompt is read a third faster than without it,
+      and decoding after it 28 % faster (bench/RESULTS.md); drafts on a float model still
+      equal hf's. As released, flash attention on a CPU decodes 2.6x slower after a long
+      prompt, so a build without the fix leaves it off;
     - without it, a `quantized` model caches its attention keys as Q8_0 (values stay F16):
       decoding after a 1,500-token prompt reads half the key bytes, 8 % faster. A float
       model keeps F16 keys: its drafts stay exactly hf's."""
