@@ -62,12 +62,26 @@ CACHE_STEP = 256
 
 
 def flash_attention_fixed() -> bool:
-    """Whether llama-cpp-python was built with our fix to flash attention on the CPU
-    (patches/llama-cpp-python-flash-attn-cpu.patch, applied by `make llamacpp`), which marks
-    the build with the module llama_cpp.llm_twin_flash_attn."""
+    """Whether llama-cpp-python carries our fix to flash attention on the CPU and runs its
+    vector code here: built with patches/llama-cpp-python-flash-attn-cpu.patch (`make
+    llamacpp` applies it, and it marks the build with the module
+    llama_cpp.llm_twin_flash_attn) for a CPU with AVX-512, or AVX2 with F16C and FMA.
+    Elsewhere (an ARM CPU, say) the fix's kernel runs plain loops, unmeasured, so flash
+    attention stays off there."""
     import importlib.util
 
-    return importlib.util.find_spec("llama_cpp.llm_twin_flash_attn") is not None
+    if importlib.util.find_spec("llama_cpp.llm_twin_flash_attn") is None:
+        return False
+    import llama_cpp
+
+    # "CPU : SSE3 = 1 | AVX2 = 1 | … |": what this build of llama.cpp was compiled for
+    info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    built_for = {
+        name.strip().split()[-1]
+        for name, _, value in (part.partition("=") for part in info.split("|"))
+        if value.strip() == "1"
+    }
+    return "AVX512" in built_for or {"AVX2", "F16C", "FMA"} <= built_for
 
 
 def context_options(*, quantized: bool) -> dict[str, Any]:

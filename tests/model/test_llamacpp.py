@@ -395,6 +395,28 @@ async def test_a_build_without_the_fix_keeps_flash_attention_off(
         await generator.aclose()
 
 
+@pytest.mark.parametrize(
+    ("built_for", "on"),
+    [
+        ("CPU : NEON = 1 | ARM_FMA = 1 | FP16_VA = 1 | DOTPROD = 1 | REPACK = 1 | ", False),
+        ("CPU : SSE3 = 1 | AVX = 1 | AVX2 = 0 | F16C = 1 | FMA = 1 | ", False),
+        ("CPU : SSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | REPACK = 1 | ", True),
+        ("CPU : AVX2 = 1 | F16C = 1 | FMA = 1 | AVX512 = 1 | AVX512_VNNI = 1 | ", True),
+    ],
+)
+def test_flash_attention_is_on_only_where_the_fix_runs_its_vector_code(
+    monkeypatch: pytest.MonkeyPatch, built_for: str, on: bool
+) -> None:
+    """The fix's kernel has AVX-512 and AVX2 code; a build for another CPU (ARM) would run
+    its plain loops, unmeasured, so there flash attention stays off."""
+    import llama_cpp
+
+    assert flash_attention_fixed()  # this machine's build (AVX-512)
+    monkeypatch.setattr(llama_cpp, "llama_print_system_info", lambda: built_for.encode())
+    assert flash_attention_fixed() is on
+    assert bool(context_options(quantized=True).get("flash_attn")) is on
+
+
 async def test_a_shared_prompt_start_is_read_once_in_whole_steps() -> None:
     """Drafts share their system brief: the next prompt reads only what follows the part
     it shares, cut to whole 256-token steps (a prompt read from an unaligned position is
