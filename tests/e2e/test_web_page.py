@@ -5,6 +5,8 @@ with its count, model and sources, and rate it with a labelled button."""
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from typing import Any
 
 import pytest
@@ -22,7 +24,7 @@ from tests.e2e.web_support import (
     wait,
 )
 from tests.http_server import ThreadedServer
-from tests.serve_support import running_serve
+from tests.serve_support import Running, running_serve
 
 pytestmark = pytest.mark.slow
 
@@ -40,13 +42,14 @@ new MutationObserver(() => {
            {subtree: true, childList: true, characterData: true});
 """
 
-# The settled draft's text as the server keeps it (GET /api/drafts/{id}).
-KEPT_TEXT = """
-const [id, done] = arguments;
-const token = localStorage.getItem("twin-token") || sessionStorage.getItem("twin-token");
-fetch(`/api/drafts/${id}`, {headers: {Authorization: `Bearer ${token}`}})
-  .then((r) => r.json()).then((d) => done(d.output), (e) => done(String(e)));
-"""
+
+def draft_text(srv: Running, draft_id: str) -> str:
+    """The draft's text as the server keeps it."""
+    request = urllib.request.Request(
+        f"{srv.base}/api/drafts/{draft_id}", headers={"Authorization": f"Bearer {srv.token}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return str(json.load(response)["output"])
 
 
 def test_add_a_source_draft_watch_it_stream_and_rate_it(
@@ -80,9 +83,8 @@ def test_add_a_source_draft_watch_it_stream_and_rate_it(
 
         count = find(draft, "char-count").text
         # The count is of the text as kept and posted (a paragraph break is two characters,
-        # where the rendered page shows one line break), from the page's own token.
-        browser.set_script_timeout(30)
-        kept = browser.execute_async_script(KEPT_TEXT, draft.get_attribute("data-draft-id"))
+        # where the rendered page shows one line break): GET /api/drafts/{id}.
+        kept = draft_text(srv, draft.get_attribute("data-draft-id"))
         assert count.startswith(f"{len(kept)} characters"), (count, kept)
         assert "SmolLM2-135M-Instruct" in find(draft, "draft-meta").text  # the model, named
         [link] = [
